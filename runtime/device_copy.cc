@@ -1,0 +1,39 @@
+#include "runtime/device_copy.h"
+
+#include <cstring>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+
+namespace loom {
+namespace {
+std::mutex g_mu;
+DeviceCopyFn g_copy[kNumDeviceTypes];
+}  // namespace
+
+void RegisterDeviceCopy(DeviceType type, DeviceCopyFn fn) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_copy[int(type)] = std::move(fn);
+}
+
+absl::Status CopyBytes(void* dst, Device dst_device, const void* src, Device src_device,
+                       size_t nbytes) {
+  if (nbytes == 0) return absl::OkStatus();
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memcpy(dst, src, nbytes);
+    return absl::OkStatus();
+  }
+  const DeviceType other = dst_device.is_cpu() ? src_device.type : dst_device.type;
+  DeviceCopyFn fn;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    fn = g_copy[int(other)];
+  }
+  if (!fn) {
+    return absl::FailedPreconditionError(absl::StrCat("no copy routine for ", src_device.ToString(),
+                                                      " -> ", dst_device.ToString()));
+  }
+  return fn(dst, dst_device, src, src_device, nbytes);
+}
+
+}  // namespace loom

@@ -1,0 +1,82 @@
+"""cuda_library: compiles .cu files with nvcc and exposes them as a cc_library.
+
+Target architectures come from `--define=CUDA_ARCHS=80,90` (the .bazelrc sets
+the default; pass e.g. `--define=CUDA_ARCHS=90` to build for H100 only). Each
+architecture gets SASS plus, for the newest one, PTX so that newer GPUs can JIT.
+Headers, include paths and defines of `deps` reach nvcc the way they reach a
+cc_library, so .cu files include project headers with workspace-relative paths.
+"""
+
+load("@local_cuda//:defs.bzl", "NVCC")
+
+def _cuda_objects_impl(ctx):
+    comp = cc_common.merge_cc_infos(
+        cc_infos = [d[CcInfo] for d in ctx.attr.deps],
+    ).compilation_context
+    archs = [a.strip() for a in ctx.var.get("CUDA_ARCHS", "80,90").split(",") if a.strip()]
+    if not archs:
+        fail("--define=CUDA_ARCHS is empty; give e.g. 80,90")
+    outs = []
+    for src in ctx.files.srcs:
+        stem = src.basename[:-len(src.extension) - 1]
+        out = ctx.actions.declare_file("_cuda_objs/%s/%s.pic.o" % (ctx.label.name, stem))
+        args = ctx.actions.args()
+        args.add_all(["-c", src.path, "-o", out.path])
+        args.add_all(["-std=c++20", "-O3", "-Xcompiler", "-fPIC", "--expt-relaxed-constexpr", "-lineinfo"])
+        args.add_all(["-Werror", "all-warnings"])
+        for a in archs:
+            args.add("-gencode", "arch=compute_%s,code=sm_%s" % (a, a))
+        args.add("-gencode", "arch=compute_%s,code=compute_%s" % (archs[-1], archs[-1]))
+        args.add_all(comp.defines, before_each = "-D")
+        args.add_all(comp.local_defines, before_each = "-D")
+        args.add_all(comp.includes, before_each = "-I")
+        args.add_all(comp.quote_includes, before_each = "-I")
+        args.add_all(comp.system_includes, before_each = "-isystem")
+        args.add_all(ctx.attr.copts)
+        ctx.actions.run(
+            executable = NVCC,
+            arguments = [args],
+            inputs = depset([src] + ctx.files.hdrs, transitive = [comp.headers]),
+            outputs = [out],
+            mnemonic = "NvccCompile",
+            progress_message = "nvcc %s (sm_%s)" % (src.short_path, ",".join(archs)),
+            use_default_shell_env = True,
+        )
+        outs.append(out)
+    return [DefaultInfo(files = depset(outs))]
+
+cuda_objects = rule(
+    implementation = _cuda_objects_impl,
+    attrs = {
+        "srcs": attr.label_list(allow_files = [".cu"]),
+        "hdrs": attr.label_list(allow_files = True),
+        "deps": attr.label_list(providers = [CcInfo]),
+        "copts": attr.string_list(),
+    },
+)
+
+def cuda_library(name, srcs, hdrs = [], deps = [], copts = [], **kwargs):
+    """A cc_library whose .cu sources are compiled by nvcc.
+
+    Args:
+      name: target name.
+      srcs: .cu files.
+      hdrs: headers the .cu files and dependents include.
+      deps: cc_library dependencies (headers for nvcc, libraries for the link).
+      copts: extra nvcc flags.
+      **kwargs: forwarded to cc_library (visibility, alwayslink, ...).
+    """
+    cuda_objects(
+        name = name + "_nvcc",
+        srcs = srcs,
+        hdrs = hdrs,
+        deps = deps + ["@local_cuda//:cuda_headers"],
+        copts = copts,
+    )
+    native.cc_library(
+        name = name,
+        srcs = [":" + name + "_nvcc"],
+        hdrs = hdrs,
+        deps = deps + ["@local_cuda//:cudart"],
+        **kwargs
+    )
