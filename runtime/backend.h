@@ -9,6 +9,9 @@
 //
 // Shape legend: N rows, D feature dim, B batch, T query tokens, S key tokens,
 // H query heads, G kv heads (H % G == 0), E head dim, V vocabulary.
+//
+// Statistics saved for backward (losses, lse, rstd) are f32, or f64 when the
+// inputs are f64 (the finite-difference tests run in f64): the "stat dtype".
 #ifndef LOOM_RUNTIME_BACKEND_H_
 #define LOOM_RUNTIME_BACKEND_H_
 
@@ -95,7 +98,7 @@ class Backend {
   virtual void SoftmaxBackward(const Tensor& y, const Tensor& gy, bool log, const Tensor& gx) = 0;
 
   // ---- Cross-entropy. logits [N, V] contiguous, labels i64 [N].
-  // losses f32 [N] (0 where label == ignore_index), lse f32 [N].
+  // losses [N] (0 where label == ignore_index) and lse [N] in the stat dtype.
   virtual void CrossEntropyForward(const Tensor& logits, const Tensor& labels,
                                    int64_t ignore_index, const Tensor& losses,
                                    const Tensor& lse) = 0;
@@ -111,7 +114,7 @@ class Backend {
                                  const Tensor& grad_weight) = 0;
 
   // ---- RMSNorm over the last dim: y = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps).
-  // x, y [N, D]; w [D]; rstd f32 [N].
+  // x, y [N, D]; w [D]; rstd [N] in the stat dtype.
   virtual void RmsNormForward(const Tensor& x, const Tensor& w, double eps, const Tensor& y,
                               const Tensor& rstd) = 0;
   // gw [D] is overwritten (not accumulated).
@@ -119,9 +122,10 @@ class Backend {
                                const Tensor& rstd, const Tensor& gx, const Tensor& gw) = 0;
 
   // ---- RoPE, Hugging Face Llama convention (rotate_half): for pair i < E/2,
-  // angle = position * inv_freq[i] (f32), (x[i], x[i+E/2]) rotated by angle
+  // angle = position * inv_freq[i] (inv_freq f32, or f64 for f64 x),
+  // (x[i], x[i+E/2]) rotated by angle
   // (by -angle when `inverse`, which is the backward).
-  // x, out [B, T, H, E]; positions i64 [B, T]; inv_freq f32 [E/2].
+  // x, out [B, T, H, E]; positions i64 [B, T]; inv_freq [E/2].
   virtual void Rope(const Tensor& x, const Tensor& positions, const Tensor& inv_freq,
                     bool inverse, const Tensor& out) = 0;
 
@@ -131,7 +135,7 @@ class Backend {
                               const Tensor& ggate, const Tensor& gup) = 0;
 
   // ---- Attention. q [B, T, H, E], k and v [B, S, G, E], out [B, T, H, E],
-  // lse f32 [B, H, T] (log-sum-exp of the scaled scores; -inf for a query
+  // lse [B, H, T] in the stat dtype (log-sum-exp of the scaled scores; -inf for a query
   // that sees no key, whose output is 0).
   virtual void AttentionForward(const Tensor& q, const Tensor& k, const Tensor& v,
                                 const AttentionParams& params, const Tensor& out,

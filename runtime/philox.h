@@ -28,10 +28,9 @@ LOOM_HOST_DEVICE inline void MulHiLo(uint32_t a, uint32_t b, uint32_t* hi, uint3
   *lo = uint32_t(p);
 }
 
-// The 4 x 32 random bits of counter `n` under `seed`.
-LOOM_HOST_DEVICE inline Block Generate(uint64_t seed, uint64_t n) {
-  uint32_t c0 = uint32_t(n), c1 = uint32_t(n >> 32), c2 = 0, c3 = 0;
-  uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+// Philox4x32 with 10 rounds on a 128-bit counter and a 64-bit key.
+LOOM_HOST_DEVICE inline Block Philox4x32_10(Block ctr, uint32_t k0, uint32_t k1) {
+  uint32_t c0 = ctr.x[0], c1 = ctr.x[1], c2 = ctr.x[2], c3 = ctr.x[3];
   for (int round = 0; round < 10; ++round) {
     uint32_t hi0, lo0, hi1, lo1;
     MulHiLo(0xD2511F53u, c0, &hi0, &lo0);
@@ -45,6 +44,11 @@ LOOM_HOST_DEVICE inline Block Generate(uint64_t seed, uint64_t n) {
     k1 += 0xBB67AE85u;
   }
   return {{c0, c1, c2, c3}};
+}
+
+// The 4 x 32 random bits of counter `n` under `seed`.
+LOOM_HOST_DEVICE inline Block Generate(uint64_t seed, uint64_t n) {
+  return Philox4x32_10({{uint32_t(n), uint32_t(n >> 32), 0u, 0u}}, uint32_t(seed), uint32_t(seed >> 32));
 }
 
 // Uniform in [0, 1) with 24 random bits (exact in f32).

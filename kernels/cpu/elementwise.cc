@@ -50,6 +50,29 @@ inline C ApplyBinary(BinaryOp op, C a, C b) {
   return a;
 }
 
+// Calls fn(std::integral_constant<Op, op>{}) so that the op is a compile-time
+// constant inside the element loop: the switch folds away and the loop
+// vectorizes.
+template <typename Op, Op... kOps, typename Fn>
+void DispatchOp(Op op, Fn&& fn) {
+  bool done = ((op == kOps ? (fn(std::integral_constant<Op, kOps>{}), true) : false) || ...);
+  LOOM_CHECK(done, "unknown elementwise op %d", int(op));
+}
+
+template <typename Fn>
+void DispatchUnary(UnaryOp op, Fn&& fn) {
+  using U = UnaryOp;
+  DispatchOp<U, U::kNeg, U::kExp, U::kLog, U::kSqrt, U::kRsqrt, U::kAbs, U::kSigmoid, U::kSilu,
+             U::kTanh, U::kSquare, U::kReciprocal, U::kRelu, U::kSin, U::kCos>(op, fn);
+}
+
+template <typename Fn>
+void DispatchBinary(BinaryOp op, Fn&& fn) {
+  using B = BinaryOp;
+  DispatchOp<B, B::kAdd, B::kSub, B::kMul, B::kDiv, B::kMaximum, B::kMinimum, B::kPow,
+             B::kSiluBackward, B::kEq, B::kLt, B::kGt>(op, fn);
+}
+
 bool IsIntegerSafe(UnaryOp op) {
   return op == UnaryOp::kNeg || op == UnaryOp::kAbs || op == UnaryOp::kSquare || op == UnaryOp::kRelu;
 }
@@ -110,14 +133,16 @@ void CpuBackend::Unary(UnaryOp op, const Tensor& x, const Tensor& out) {
     using C = compute_t<T>;
     const T* xs = static_cast<const T*>(x.raw_data());
     T* o = static_cast<T*>(out.raw_data());
-    if (AllContiguous<2>({&x, &out})) {
-      ForEachFlat(out.numel(), [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) o[i] = Store<T>(ApplyUnary<C>(op, Load(xs[i])));
+    DispatchUnary(op, [&](auto kOp) {
+      if (AllContiguous<2>({&x, &out})) {
+        ForEachFlat(out.numel(), [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) o[i] = Store<T>(ApplyUnary<C>(kOp(), Load(xs[i])));
+        });
+        return;
+      }
+      ForEachStrided<2>({&out, &x}, [&](const std::array<int64_t, 2>& off) {
+        o[off[0]] = Store<T>(ApplyUnary<C>(kOp(), Load(xs[off[1]])));
       });
-      return;
-    }
-    ForEachStrided<2>({&out, &x}, [&](const std::array<int64_t, 2>& off) {
-      o[off[0]] = Store<T>(ApplyUnary<C>(op, Load(xs[off[1]])));
     });
   });
 }
@@ -134,14 +159,33 @@ void CpuBackend::Binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
     const T* as = static_cast<const T*>(a.raw_data());
     const T* bs = static_cast<const T*>(b.raw_data());
     T* o = static_cast<T*>(out.raw_data());
-    if (AllContiguous<3>({&a, &b, &out})) {
-      ForEachFlat(out.numel(), [&](int64_t s, int64_t e) {
-        for (int64_t i = s; i < e; ++i) o[i] = Store<T>(ApplyBinary<C>(op, Load(as[i]), Load(bs[i])));
+    DispatchBinary(op, [&](auto kOp) {
+      if (AllContiguous<3>({&a, &b, &out})) {
+        ForEachFlat(out.numel(), [&](int64_t s, int64_t e) {
+          for (int64_t i = s; i < e; ++i) {
+            o[i] = Store<T>(ApplyBinary<C>(kOp(), Load(as[i]), Load(bs[i])));
+          }
+        });
+        return;
+      }
+      ForEachStridedRow<3>({&out, &a, &b}, [&](const std::array<int64_t, 3>& base,
+                                               const std::array<int64_t, 3>& st, int64_t n) {
+        T* po = o + base[0];
+        const T* pa = as + base[1];
+        const T* pb = bs + base[2];
+        auto f = [&](C x, C y) { return Store<T>(ApplyBinary<C>(kOp(), x, y)); };
+        if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
+          for (int64_t i = 0; i < n; ++i) po[i] = f(Load(pa[i]), Load(pb[i]));
+        } else if (st[0] == 1 && st[1] == 1 && st[2] == 0) {
+          const C y = Load(pb[0]);
+          for (int64_t i = 0; i < n; ++i) po[i] = f(Load(pa[i]), y);
+        } else if (st[0] == 1 && st[1] == 0 && st[2] == 1) {
+          const C x = Load(pa[0]);
+          for (int64_t i = 0; i < n; ++i) po[i] = f(x, Load(pb[i]));
+        } else {
+          for (int64_t i = 0; i < n; ++i) po[i * st[0]] = f(Load(pa[i * st[1]]), Load(pb[i * st[2]]));
+        }
       });
-      return;
-    }
-    ForEachStrided<3>({&out, &a, &b}, [&](const std::array<int64_t, 3>& off) {
-      o[off[0]] = Store<T>(ApplyBinary<C>(op, Load(as[off[1]]), Load(bs[off[2]])));
     });
   });
 }

@@ -48,16 +48,19 @@ StridedLayout<N> Coalesce(const Dims& sizes, const std::array<const Dims*, N>& s
   return out;
 }
 
-// fn(const std::array<int64_t, N>& offsets) for every element; offsets are in
-// elements relative to each tensor's data pointer. Innermost dim is a tight loop.
+// fn(base, inner_stride, n) for every row of the coalesced iteration space:
+// the row's elements are base[k] + i * inner_stride[k], i < n, for operand k.
+// Kernels specialize the common stride patterns (1/1/1, 1/1/0) into tight loops.
 template <int N, typename Fn>
-void ForEachStrided(const std::array<const Tensor*, N>& tensors, Fn&& fn) {
+void ForEachStridedRow(const std::array<const Tensor*, N>& tensors, Fn&& fn) {
   const Tensor& first = *tensors[0];
   std::array<const Dims*, N> strides;
   for (int k = 0; k < N; ++k) strides[k] = &tensors[k]->strides();
   const StridedLayout<N> L = Coalesce<N>(first.sizes(), strides);
   const int nd = int(L.sizes.size());
   const int64_t inner = L.sizes[nd - 1];
+  std::array<int64_t, N> inner_stride;
+  for (int k = 0; k < N; ++k) inner_stride[k] = L.strides[k][nd - 1];
   int64_t outer = 1;
   for (int d = 0; d < nd - 1; ++d) outer *= L.sizes[d];
   const int64_t grain_rows = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(inner, 1));
@@ -73,15 +76,24 @@ void ForEachStrided(const std::array<const Tensor*, N>& tensors, Fn&& fn) {
       for (int k = 0; k < N; ++k) {
         for (int d = 0; d < nd - 1; ++d) base[k] += idx[d] * L.strides[k][d];
       }
-      std::array<int64_t, N> off = base;
-      for (int64_t i = 0; i < inner; ++i) {
-        fn(off);
-        for (int k = 0; k < N; ++k) off[k] += L.strides[k][nd - 1];
-      }
+      fn(base, inner_stride, inner);
       for (int d = nd - 2; d >= 0; --d) {
         if (++idx[d] < L.sizes[d]) break;
         idx[d] = 0;
       }
+    }
+  });
+}
+
+// fn(const std::array<int64_t, N>& offsets) for every element; offsets are in
+// elements relative to each tensor's data pointer.
+template <int N, typename Fn>
+void ForEachStrided(const std::array<const Tensor*, N>& tensors, Fn&& fn) {
+  ForEachStridedRow<N>(tensors, [&](std::array<int64_t, N> off,
+                                    const std::array<int64_t, N>& stride, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      fn(off);
+      for (int k = 0; k < N; ++k) off[k] += stride[k];
     }
   });
 }
