@@ -120,7 +120,8 @@ void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
   Pool& pool = GetPool();
-  const int64_t max_chunks = std::min<int64_t>(pool.size(), (n + grain - 1) / grain);
+  // Floor, so that every chunk (but the last) has at least `grain` items.
+  const int64_t max_chunks = std::min<int64_t>(pool.size(), n / grain);
   if (max_chunks <= 1 || t_in_parallel) {
     fn(0, n);
     return;

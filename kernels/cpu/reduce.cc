@@ -55,6 +55,7 @@ void CpuBackend::Reduce(ReduceOp op, const Tensor& x, const std::vector<bool>& r
     std::vector<double> partial(size_t(n_out * n_blocks));
     ParallelFor(n_out * n_blocks, 1, [&](int64_t b, int64_t e) {
       for (int64_t job = b; job < e; ++job) {
+        if (n_in == 0) continue;  // an empty reduced dim: the partial stays 0 (a sum)
         const int64_t o = job / n_blocks, blk = job % n_blocks;
         const int64_t base = kept.OffsetOf(o);
         const int64_t lo = blk * kBlock, hi = std::min(n_in, lo + kBlock);

@@ -6,6 +6,7 @@
 #include "runtime/autograd/engine.h"       // IWYU pragma: export
 #include "runtime/autograd/function.h"     // IWYU pragma: export
 #include "runtime/autograd/grad_mode.h"    // IWYU pragma: export
+#include "runtime/autograd/hooks.h"        // IWYU pragma: export
 #include "runtime/ops/activation.h"        // IWYU pragma: export
 #include "runtime/ops/attention.h"         // IWYU pragma: export
 #include "runtime/ops/elementwise.h"       // IWYU pragma: export

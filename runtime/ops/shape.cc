@@ -20,8 +20,14 @@ Tensor MakeView(const Tensor& x, DimsRef sizes, DimsRef strides, int64_t offset)
 // (the algorithm of numpy's attempt_nocopy_reshape), else nullopt.
 std::optional<Dims> ViewStrides(const Tensor& x, DimsRef sizes) {
   if (x.is_contiguous()) return ContiguousStrides(sizes);
-  const Dims& os = x.sizes();
-  const Dims& ost = x.strides();
+  // Size-1 dims of x may have any stride and constrain nothing: drop them
+  // (else e.g. Select of a transposed tensor would copy instead of view).
+  Dims os, ost;
+  for (int d = 0; d < x.dim(); ++d) {
+    if (x.size(d) == 1) continue;
+    os.push_back(x.size(d));
+    ost.push_back(x.stride(d));
+  }
   Dims out(sizes.size());
   size_t oi = 0, ni = 0;
   const size_t on = os.size(), nn = sizes.size();
