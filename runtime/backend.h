@@ -160,6 +160,9 @@ class Backend {
                             double stddev) = 0;
 };
 
+// The dtype of statistics saved for backward (see the file comment).
+inline DType StatDTypeOf(DType input) { return input == DType::kF64 ? DType::kF64 : DType::kF32; }
+
 // The backend of `device`; aborts with a clear message if none is registered.
 Backend& GetBackend(Device device);
 bool HasBackend(DeviceType type);

@@ -15,12 +15,6 @@
 namespace loom::cpu {
 namespace {
 
-int64_t RowGrain(int64_t v) {
-  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(v, 1));
-}
-
-DType StatDType(DType dtype) { return dtype == DType::kF64 ? DType::kF64 : DType::kF32; }
-
 // Checks the shapes and dtypes of logits, labels and a per-row statistic.
 void CheckShapes(const char* op, const Tensor& logits, const Tensor& labels, const Tensor& stat) {
   LOOM_CHECK(logits.dim() == 2 && logits.is_contiguous(),
@@ -30,10 +24,10 @@ void CheckShapes(const char* op, const Tensor& logits, const Tensor& labels, con
                  labels.is_contiguous(),
              "%s: labels must be a contiguous i64 [%d], got %s %s", op, n,
              std::string(DTypeName(labels.dtype())), labels.ShapeString());
-  LOOM_CHECK(stat.dim() == 1 && stat.size(0) == n && stat.dtype() == StatDType(logits.dtype()) &&
+  LOOM_CHECK(stat.dim() == 1 && stat.size(0) == n && stat.dtype() == StatDTypeOf(logits.dtype()) &&
                  stat.is_contiguous(),
              "%s: expected a contiguous %s [%d] statistic, got %s %s", op,
-             std::string(DTypeName(StatDType(logits.dtype()))), n,
+             std::string(DTypeName(StatDTypeOf(logits.dtype()))), n,
              std::string(DTypeName(stat.dtype())), stat.ShapeString());
 }
 

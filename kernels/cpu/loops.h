@@ -7,6 +7,7 @@
 #ifndef LOOM_KERNELS_CPU_LOOPS_H_
 #define LOOM_KERNELS_CPU_LOOPS_H_
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -112,6 +113,26 @@ bool AllContiguous(const std::array<const Tensor*, N>& tensors) {
 template <typename Fn>
 void ForEachFlat(int64_t n, Fn&& fn) {
   ParallelFor(n, kElementwiseGrain, fn);
+}
+
+// Rows per parallel chunk for row-wise kernels over rows of `d` elements:
+// about kElementwiseGrain elements.
+inline int64_t RowGrain(int64_t d) {
+  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(d, 1));
+}
+
+// Sum of term(j) over [0, n) in f64, in 8 interleaved partial sums combined in
+// a fixed order: deterministic, and free of one long chain of dependent adds
+// (which would bound the loop at one add latency per element).
+template <typename Term>
+inline double RowSum(int64_t n, Term&& term) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += term(j + k);
+  }
+  for (int k = 0; j < n; ++j, ++k) acc[k] += term(j);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
 }  // namespace loom::cpu

@@ -18,36 +18,16 @@ namespace {
 
 constexpr int64_t kColumnGrain = 64;
 
-int64_t RowGrain(int64_t d) {
-  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(d, 1));
-}
-
-// sum of term(j) over [0, n) in f64, in 8 interleaved partial sums combined in
-// a fixed order: deterministic, and free of one long chain of dependent adds
-// (which would bound the loop at one add latency per element).
-template <typename Term>
-inline double RowSum(int64_t n, Term&& term) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += term(j + k);
-  }
-  for (int k = 0; j < n; ++j, ++k) acc[k] += term(j);
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-DType StatDType(DType dtype) { return dtype == DType::kF64 ? DType::kF64 : DType::kF32; }
-
 void CheckArgs(const char* op, const Tensor& x, const Tensor& w, const Tensor& rstd) {
   LOOM_CHECK(x.dim() == 2 && x.is_contiguous(), "%s: x must be a contiguous [N, D], got %s", op,
              x.ShapeString());
   LOOM_CHECK(w.dim() == 1 && w.size(0) == x.size(1) && w.dtype() == x.dtype() && w.is_contiguous(),
              "%s: weight %s %s for x %s %s", op, std::string(DTypeName(w.dtype())), w.ShapeString(),
              std::string(DTypeName(x.dtype())), x.ShapeString());
-  LOOM_CHECK(rstd.dim() == 1 && rstd.size(0) == x.size(0) && rstd.dtype() == StatDType(x.dtype()) &&
+  LOOM_CHECK(rstd.dim() == 1 && rstd.size(0) == x.size(0) && rstd.dtype() == StatDTypeOf(x.dtype()) &&
                  rstd.is_contiguous(),
              "%s: rstd must be a contiguous %s [%d], got %s %s", op,
-             std::string(DTypeName(StatDType(x.dtype()))), x.size(0),
+             std::string(DTypeName(StatDTypeOf(x.dtype()))), x.size(0),
              std::string(DTypeName(rstd.dtype())), rstd.ShapeString());
 }
 

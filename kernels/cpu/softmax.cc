@@ -15,24 +15,6 @@
 namespace loom::cpu {
 namespace {
 
-// Rows per parallel chunk: about kElementwiseGrain elements.
-int64_t RowGrain(int64_t d) {
-  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(d, 1));
-}
-
-// sum of term(j) over [0, n) in f64, in 8 interleaved partial sums combined in
-// a fixed order: deterministic, and free of one long chain of dependent adds.
-template <typename Term>
-inline double RowSum(int64_t n, Term&& term) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += term(j + k);
-  }
-  for (int k = 0; j < n; ++j, ++k) acc[k] += term(j);
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
 void CheckRows(const char* op, const Tensor& a, const Tensor& b) {
   LOOM_CHECK(a.dim() == 2 && a.sizes() == b.sizes() && a.dtype() == b.dtype(),
              "%s: expected two [N, D] tensors of one dtype, got %s %s and %s %s", op,

@@ -15,13 +15,11 @@ using autograd::BackwardContext;
 using autograd::RecordFunction;
 using Grads = std::vector<Tensor>;
 
-DType StatDType(DType dtype) { return dtype == DType::kF64 ? DType::kF64 : DType::kF32; }
-
 // Per-token losses [N] of logits [N, V] (contiguous) with autograd to logits.
 Tensor TokenLosses(const Tensor& logits, const Tensor& logits_NV, const Tensor& labels_N,
                    int64_t ignore_index) {
   const int64_t n = logits_NV.size(0);
-  const DType stat = StatDType(logits.dtype());
+  const DType stat = StatDTypeOf(logits.dtype());
   Tensor losses = Tensor::Empty({n}, stat, logits.device());
   Tensor lse = Tensor::Empty({n}, stat, logits.device());
   GetBackend(logits.device()).CrossEntropyForward(logits_NV, labels_N, ignore_index, losses, lse);

@@ -86,39 +86,6 @@ std::vector<OpCase> MakeCases() {
 
 LOOM_REGISTER_OP_CASES(LossCases) { return MakeCases(); }
 
-// Runs `c` in bf16: the forward against the reference on the same (bf16)
-// inputs, and the gradients against those of the f64 op on those inputs.
-void ExpectBf16MatchesF64(const OpCase& c, double fwd_tol, double grad_tol) {
-  SCOPED_TRACE(c.name);
-  Inputs in16 = c.make_inputs(DType::kBF16), in64;
-  for (const Tensor& t : in16) in64.push_back(IsFloating(t.dtype()) ? Cast(t, DType::kF64) : t);
-  for (int i : c.grad_inputs) {
-    in16[i].set_requires_grad(true);
-    in64[i].set_requires_grad(true);
-  }
-  Outputs out16 = c.op(in16), out64 = c.op(in64);
-  RefInputs ref_in;
-  for (const Tensor& t : in64) ref_in.push_back(RefArray::Of(t));
-  const RefOutputs ref = c.reference(ref_in);
-  std::vector<Tensor> roots16, roots64, w16, w64;
-  for (size_t j = 0; j < out16.size(); ++j) {
-    EXPECT_LE(RelativeError(out16[j].ToDoubles(), ref[j].v), fwd_tol) << "output " << j;
-    if (!out16[j].requires_grad()) continue;
-    roots16.push_back(out16[j]);
-    roots64.push_back(out64[j]);
-    w16.push_back(RandomNormal(out16[j].sizes(), out16[j].dtype(), 50 + j));
-    w64.push_back(Cast(w16.back(), DType::kF64));
-  }
-  if (c.grad_inputs.empty()) return;
-  autograd::Backward(roots16, w16);
-  autograd::Backward(roots64, w64);
-  for (int i : c.grad_inputs) {
-    EXPECT_EQ(in16[i].grad().dtype(), DType::kBF16);
-    EXPECT_LE(RelativeError(in16[i].grad().ToDoubles(), in64[i].grad().ToDoubles()), grad_tol)
-        << "gradient of input " << i;
-  }
-}
-
 // The loss is an f32 statistic of exact bf16 logits: it must be f32-accurate.
 TEST(CrossEntropyTest, Bf16MatchesF64) {
   for (const OpCase& c : MakeCases()) ExpectBf16MatchesF64(c, 1e-5, 2e-2);

@@ -11,8 +11,6 @@ using autograd::BackwardContext;
 using autograd::RecordFunction;
 using Grads = std::vector<Tensor>;
 
-DType StatDType(DType dtype) { return dtype == DType::kF64 ? DType::kF64 : DType::kF32; }
-
 }  // namespace
 
 Tensor RmsNorm(const Tensor& x, const Tensor& weight, double eps) {
@@ -30,7 +28,7 @@ Tensor RmsNorm(const Tensor& x, const Tensor& weight, double eps) {
   Tensor x_ND = Reshape(Contiguous(x.Detach()), {n, d});
   Tensor w = Contiguous(weight.Detach());
   Tensor y = Tensor::Empty(x.sizes(), x.dtype(), x.device());
-  Tensor rstd = Tensor::Empty({n}, StatDType(x.dtype()), x.device());
+  Tensor rstd = Tensor::Empty({n}, StatDTypeOf(x.dtype()), x.device());
   GetBackend(x.device()).RmsNormForward(x_ND, w, eps, Reshape(y, {n, d}), rstd);
   if (autograd::NeedsGrad({&x, &weight})) {
     RecordFunction("RmsNormBackward", {x, weight}, {y},

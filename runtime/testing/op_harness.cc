@@ -4,7 +4,9 @@
 #include <map>
 #include <mutex>
 
+#include "gtest/gtest.h"
 #include "runtime/backend.h"
+#include "runtime/ops/ops.h"
 #include "runtime/philox.h"
 
 namespace loom::testing {
@@ -72,6 +74,37 @@ Tensor RandomIndices(DimsRef sizes, int64_t high, uint64_t seed) {
   std::vector<int64_t> v(size_t(NumElements(sizes)));
   for (size_t i = 0; i < v.size(); ++i) v[i] = int64_t(philox::Generate(seed, i).x[0] % uint64_t(high));
   return Tensor::FromVector(v, sizes);
+}
+
+void ExpectBf16MatchesF64(const OpCase& c, double fwd_tol, double grad_tol) {
+  SCOPED_TRACE(c.name);
+  Inputs in16 = c.make_inputs(DType::kBF16), in64;
+  for (const Tensor& t : in16) in64.push_back(IsFloating(t.dtype()) ? Cast(t, DType::kF64) : t);
+  for (int i : c.grad_inputs) {
+    in16[i].set_requires_grad(true);
+    in64[i].set_requires_grad(true);
+  }
+  Outputs out16 = c.op(in16), out64 = c.op(in64);
+  RefInputs ref_in;
+  for (const Tensor& t : in64) ref_in.push_back(RefArray::Of(t));
+  const RefOutputs ref = c.reference(ref_in);
+  std::vector<Tensor> roots16, roots64, w16, w64;
+  for (size_t j = 0; j < out16.size(); ++j) {
+    EXPECT_LE(RelativeError(out16[j].ToDoubles(), ref[j].v), fwd_tol) << "output " << j;
+    if (!out16[j].requires_grad()) continue;
+    roots16.push_back(out16[j]);
+    roots64.push_back(out64[j]);
+    w16.push_back(RandomNormal(out16[j].sizes(), out16[j].dtype(), 50 + j));
+    w64.push_back(Cast(w16.back(), DType::kF64));
+  }
+  if (c.grad_inputs.empty()) return;
+  autograd::Backward(roots16, w16);
+  autograd::Backward(roots64, w64);
+  for (int i : c.grad_inputs) {
+    EXPECT_EQ(in16[i].grad().dtype(), DType::kBF16);
+    EXPECT_LE(RelativeError(in16[i].grad().ToDoubles(), in64[i].grad().ToDoubles()), grad_tol)
+        << "gradient of input " << i;
+  }
 }
 
 double RelativeError(const std::vector<double>& a, const std::vector<double>& b) {

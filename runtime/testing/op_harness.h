@@ -82,6 +82,11 @@ Tensor RandomUniform(DimsRef sizes, DType dtype, uint64_t seed, double low, doub
 // Integers in [0, high) as i64.
 Tensor RandomIndices(DimsRef sizes, int64_t high, uint64_t seed);
 
+// Runs `c` in bf16: the forward against the reference evaluated on the same
+// (bf16-rounded) inputs, and the gradients against those of the f64 op on
+// those inputs. For the gtest bodies of 16-bit tests.
+void ExpectBf16MatchesF64(const OpCase& c, double fwd_tol, double grad_tol);
+
 // ||a - b|| / ||b||, over all elements (b's norm floored at 1e-30).
 double RelativeError(const std::vector<double>& a, const std::vector<double>& b);
 
