@@ -1,6 +1,7 @@
 #include "runtime/parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -11,6 +12,20 @@ namespace loom {
 namespace {
 
 thread_local bool t_in_parallel = false;
+
+// Spin this many pause instructions (roughly 50-100 us) before sleeping on a
+// condition variable: kernels issue parallel regions back to back (GEMM tiles,
+// one op after another), and a futex sleep/wake round trip costs about as
+// much as a small region's work.
+constexpr int kSpins = 2000;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
 
 // A pool of NumThreads()-1 workers; the caller runs the first chunk itself.
 class Pool {
@@ -54,6 +69,7 @@ class Pool {
       --pending_;
     }
     t_in_parallel = false;
+    for (int i = 0; i < kSpins && pending_.load(std::memory_order_acquire) != 0; ++i) CpuRelax();
     std::unique_lock<std::mutex> lock(mu_);
     done_cv_.wait(lock, [this] { return pending_ == 0; });
     fn_ = nullptr;
@@ -64,6 +80,11 @@ class Pool {
     t_in_parallel = true;
     uint64_t seen = 0;
     for (;;) {
+      for (int i = 0; i < kSpins && generation_.load(std::memory_order_acquire) == seen &&
+                      !stop_.load(std::memory_order_relaxed);
+           ++i) {
+        CpuRelax();
+      }
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || (generation_ != seen && next_ < chunks_); });
       if (stop_) return;
@@ -84,9 +105,11 @@ class Pool {
   std::condition_variable cv_, done_cv_;
   std::vector<std::thread> workers_;
   const std::function<void(int)>* fn_ = nullptr;
-  int next_ = 0, chunks_ = 0, pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  int next_ = 0, chunks_ = 0;
+  // Written under mu_; atomic so that spinning threads may read them unlocked.
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
 };
 
 int DefaultThreads() {
