@@ -18,8 +18,6 @@ using Grads = std::vector<Tensor>;
 
 constexpr char kOp[] = "ScaledDotProductAttention";
 
-DType StatDType(DType dtype) { return dtype == DType::kF64 ? DType::kF64 : DType::kF32; }
-
 std::string Name(DType dtype) { return std::string(DTypeName(dtype)); }
 
 void CheckQkv(const Tensor& q, const Tensor& k, const Tensor& v) {
@@ -143,7 +141,7 @@ Tensor ScaledDotProductAttention(const Tensor& q, const Tensor& k, const Tensor&
 
   Tensor qc = Contiguous(q.Detach()), kc = Contiguous(k.Detach()), vc = Contiguous(v.Detach());
   Tensor out = Tensor::Empty(q.sizes(), q.dtype(), q.device());
-  Tensor lse = Tensor::Empty({q.size(0), q.size(2), q.size(1)}, StatDType(q.dtype()), q.device());
+  Tensor lse = Tensor::Empty({q.size(0), q.size(2), q.size(1)}, StatDTypeOf(q.dtype()), q.device());
   GetBackend(q.device()).AttentionForward(qc, kc, vc, params, out, lse);
   if (autograd::NeedsGrad({&q, &k, &v})) {
     RecordFunction("ScaledDotProductAttentionBackward", {q, k, v}, {out},
