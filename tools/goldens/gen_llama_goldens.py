@@ -8,8 +8,9 @@ heads), untied and tied embeddings, on one fixed batch, this saves:
       input_ids, labels (i64 [2, 16]; some labels -100),
       logits (f32 [2, 16, V]), loss (f64 scalar),
       grad.<parameter name> (f32) for every parameter.
-The reference runs in float64 (weights are the f32 ones, widened) so the
-goldens carry no f32 rounding of their own; they are stored as f32.
+The reference runs in float64 (weights are the f32 ones, widened), except
+that transformers casts the logits to f32 before its loss; goldens are stored
+as f32.
 
 Run with Debian's python3 (torch 1.13) and transformers 4.38:
   /usr/bin/python3 tools/goldens/gen_llama_goldens.py
