@@ -1,9 +1,9 @@
 #include "model/safetensors.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <algorithm>
 #include <limits>
 #include <set>
 
@@ -39,16 +39,19 @@ absl::StatusOr<SafetensorsEntry> ParseEntry(const std::string& source, const std
   for (const char* key : {"dtype", "shape", "data_offsets"}) {
     if (!j.contains(key)) return Corrupt(source, absl::StrCat(where, " has no '", key, "'"));
   }
-  if (!j["dtype"].is_string()) return Corrupt(source, absl::StrCat(where, ": 'dtype' must be a string"));
+  if (!j["dtype"].is_string())
+    return Corrupt(source, absl::StrCat(where, ": 'dtype' must be a string"));
   SafetensorsEntry e;
   absl::StatusOr<DType> dtype = DTypeFromSafetensorsName(j["dtype"].get<std::string>());
   if (!dtype.ok()) return Corrupt(source, absl::StrCat(where, ": ", dtype.status().message()));
   e.dtype = *dtype;
-  if (!j["shape"].is_array()) return Corrupt(source, absl::StrCat(where, ": 'shape' must be a list"));
+  if (!j["shape"].is_array())
+    return Corrupt(source, absl::StrCat(where, ": 'shape' must be a list"));
   uint64_t numel = 1;
   for (const json& d : j["shape"]) {
     if (!d.is_number_integer()) {
-      return Corrupt(source, absl::StrCat(where, ": 'shape' entries must be integers, got ", d.dump()));
+      return Corrupt(source,
+                     absl::StrCat(where, ": 'shape' entries must be integers, got ", d.dump()));
     }
     if (d.is_number_integer() && !d.is_number_unsigned() && d.get<int64_t>() < 0) {
       return Corrupt(source, absl::StrCat(where, ": negative dimension ", d.dump()));
@@ -64,19 +67,21 @@ absl::StatusOr<SafetensorsEntry> ParseEntry(const std::string& source, const std
   const json& off = j["data_offsets"];
   if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
       !off[1].is_number_unsigned()) {
-    return Corrupt(source,
-                   absl::StrCat(where, ": 'data_offsets' must be [begin, end] with non-negative "
-                                       "integers, got ", off.dump()));
+    return Corrupt(source, absl::StrCat(where,
+                                        ": 'data_offsets' must be [begin, end] with non-negative "
+                                        "integers, got ",
+                                        off.dump()));
   }
   e.begin = off[0].get<uint64_t>();
   e.end = off[1].get<uint64_t>();
   if (e.end < e.begin) {
-    return Corrupt(source, absl::StrFormat("%s: data_offsets end %d < begin %d", where, e.end, e.begin));
+    return Corrupt(source,
+                   absl::StrFormat("%s: data_offsets end %d < begin %d", where, e.end, e.begin));
   }
   const uint64_t expected = numel * SizeOf(e.dtype);
   if (e.end - e.begin != expected) {
-    return Corrupt(source, absl::StrFormat("%s: %d bytes in data_offsets, but %s %s needs %d", where,
-                                           e.end - e.begin, DTypeName(e.dtype),
+    return Corrupt(source, absl::StrFormat("%s: %d bytes in data_offsets, but %s %s needs %d",
+                                           where, e.end - e.begin, DTypeName(e.dtype),
                                            DimsString(e.shape), expected));
   }
   return e;
@@ -100,14 +105,16 @@ absl::Status ParseHeader(const std::string& source, const std::string& header, u
   json j = json::parse(header, callback, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Corrupt(source, "the header is not valid JSON");
   if (!j.is_object()) return Corrupt(source, "the header is not a JSON object");
-  if (!duplicate.empty()) return Corrupt(source, absl::StrCat("tensor '", duplicate, "' appears twice"));
+  if (!duplicate.empty())
+    return Corrupt(source, absl::StrCat("tensor '", duplicate, "' appears twice"));
   std::vector<std::pair<uint64_t, std::string>> ranges;
   for (const auto& [name, value] : j.items()) {
     if (name == "__metadata__") {
       if (!value.is_object()) return Corrupt(source, "'__metadata__' must be an object");
       for (const auto& [k, v] : value.items()) {
         if (!v.is_string()) {
-          return Corrupt(source, absl::StrCat("metadata '", k, "' must be a string, got ", v.dump()));
+          return Corrupt(source,
+                         absl::StrCat("metadata '", k, "' must be a string, got ", v.dump()));
         }
         (*metadata)[k] = v.get<std::string>();
       }
@@ -116,7 +123,8 @@ absl::Status ParseHeader(const std::string& source, const std::string& header, u
     LOOM_ASSIGN_OR_RETURN(SafetensorsEntry e, ParseEntry(source, name, value));
     if (e.end > data_bytes) {
       return Corrupt(source, absl::StrFormat("tensor '%s' ends at byte %d of a %d-byte data buffer "
-                                             "(truncated file?)", name, e.end, data_bytes));
+                                             "(truncated file?)",
+                                             name, e.end, data_bytes));
     }
     if (e.end > e.begin) ranges.emplace_back(e.begin, name);
     (*tensors)[name] = e;
@@ -142,27 +150,34 @@ absl::StatusOr<DType> DTypeFromSafetensorsName(const std::string& name) {
   if (name == "I32") return DType::kI32;
   if (name == "I64") return DType::kI64;
   if (name == "BOOL") return DType::kBool;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "dtype '", name, "' is not supported (F32, F64, BF16, F16, I32, I64, BOOL)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("dtype '", name, "' is not supported (F32, F64, BF16, F16, I32, I64, BOOL)"));
 }
 
 const char* SafetensorsDTypeName(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "F32";
-    case DType::kF64: return "F64";
-    case DType::kBF16: return "BF16";
-    case DType::kF16: return "F16";
-    case DType::kI32: return "I32";
-    case DType::kI64: return "I64";
-    case DType::kBool: return "BOOL";
+    case DType::kF32:
+      return "F32";
+    case DType::kF64:
+      return "F64";
+    case DType::kBF16:
+      return "BF16";
+    case DType::kF16:
+      return "F16";
+    case DType::kI32:
+      return "I32";
+    case DType::kI64:
+      return "I64";
+    case DType::kBool:
+      return "BOOL";
   }
   return "?";
 }
 
 absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(std::string bytes, std::string source) {
   if (bytes.size() < 8) {
-    return Corrupt(source, absl::StrFormat("%d bytes, shorter than the 8-byte header length",
-                                           bytes.size()));
+    return Corrupt(
+        source, absl::StrFormat("%d bytes, shorter than the 8-byte header length", bytes.size()));
   }
   const uint64_t n = ReadLittleEndian64(reinterpret_cast<const unsigned char*>(bytes.data()));
   if (n > kMaxHeaderBytes || n > bytes.size() - 8) {
@@ -189,7 +204,8 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   }
   const uint64_t n = ReadLittleEndian64(len);
   if (n > kMaxHeaderBytes || n > size - 8) {
-    return Corrupt(path, absl::StrFormat("header length %d exceeds the %d bytes after it", n, size - 8));
+    return Corrupt(path,
+                   absl::StrFormat("header length %d exceeds the %d bytes after it", n, size - 8));
   }
   std::string header(n, '\0');
   if (!in.read(header.data(), std::streamsize(n))) return Corrupt(path, "cannot read the header");
@@ -268,7 +284,8 @@ absl::Status WriteSafetensors(const std::string& path,
     out.close();
     if (!out) {
       std::remove(tmp.c_str());
-      return absl::InternalError(absl::StrCat(path, ": cannot write (disk full or no permission?)"));
+      return absl::InternalError(
+          absl::StrCat(path, ": cannot write (disk full or no permission?)"));
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {

@@ -34,7 +34,13 @@ std::string ClosestMatch(absl::string_view name, const std::vector<std::string>&
   int best = limit + 1;
   std::string match;
   for (const std::string& c : candidates) {
-    const int dist = EditDistance(name, c);
+    int dist = EditDistance(name, c);
+    // A truncated name ("micro_batch") is a strong hint however many
+    // characters are missing.
+    if (name.size() >= 4 && c.size() > name.size() &&
+        EditDistance(name, absl::string_view(c).substr(0, name.size())) == 0) {
+      dist = std::min(dist, 1);
+    }
     if (dist < best) {
       best = dist;
       match = c;

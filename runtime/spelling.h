@@ -19,7 +19,8 @@ int EditDistance(absl::string_view a, absl::string_view b);
 
 // The candidate with the smallest edit distance to `name`, or "" when even
 // that one is farther than max(2, name.size() / 3): a suggestion that far off
-// would mislead more than help. Ties go to the earlier candidate.
+// would mislead more than help. A candidate that starts with `name` (at least
+// 4 characters) counts as distance 1. Ties go to the earlier candidate.
 std::string ClosestMatch(absl::string_view name, const std::vector<std::string>& candidates);
 
 // ", did you mean 'x'?" or "" (ready to append to an error message).

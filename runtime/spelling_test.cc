@@ -18,7 +18,9 @@ TEST(SpellingTest, ClosestMatchPicksNearestWithinLimit) {
   EXPECT_EQ(ClosestMatch("learnin_rate", keys), "learning_rate");
   EXPECT_EQ(ClosestMatch("max_step", keys), "max_steps");
   EXPECT_EQ(ClosestMatch("sed", keys), "seed");
-  EXPECT_EQ(ClosestMatch("tokenizer_type", keys), "");  // nothing close
+  EXPECT_EQ(ClosestMatch("tokenizer_type", keys), "");         // nothing close
+  EXPECT_EQ(ClosestMatch("learning", keys), "learning_rate");  // a truncated name
+  EXPECT_EQ(ClosestMatch("max", keys), "");                    // too short to be a hint
   EXPECT_EQ(DidYouMean("sede", keys), ", did you mean 'seed'?");
   EXPECT_EQ(DidYouMean("zzzzzzzz", keys), "");
 }

@@ -48,9 +48,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string out = argv[1];
-  for (auto [name, tied, shard] : {std::tuple{"untied", false, uint64_t(0)},
-                                   std::tuple{"tied", true, uint64_t(0)},
-                                   std::tuple{"sharded", false, uint64_t(40000)}}) {
+  for (auto [name, tied, shard] :
+       {std::tuple{"untied", false, uint64_t(0)}, std::tuple{"tied", true, uint64_t(0)},
+        std::tuple{"sharded", false, uint64_t(40000)}}) {
     if (absl::Status s = loom::Export(out + "/" + name, tied, shard); !s.ok()) {
       std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
       return 1;

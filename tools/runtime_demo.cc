@@ -60,10 +60,18 @@ Tensor Ones(int64_t n) {
 
 Model Init() {
   const double s = 0.02;
-  return {Param({kVocab, kDim}, s),   Param({kDim, kDim}, s),  Param({kKvHeads * kHeadDim, kDim}, s),
-          Param({kKvHeads * kHeadDim, kDim}, s), Param({kDim, kDim}, s), Ones(kDim), Ones(kDim),
-          Param({kHidden, kDim}, s),  Param({kHidden, kDim}, s), Param({kDim, kHidden}, s),
-          Ones(kDim),                 Param({kVocab, kDim}, s)};
+  return {Param({kVocab, kDim}, s),
+          Param({kDim, kDim}, s),
+          Param({kKvHeads * kHeadDim, kDim}, s),
+          Param({kKvHeads * kHeadDim, kDim}, s),
+          Param({kDim, kDim}, s),
+          Ones(kDim),
+          Ones(kDim),
+          Param({kHidden, kDim}, s),
+          Param({kHidden, kDim}, s),
+          Param({kDim, kHidden}, s),
+          Ones(kDim),
+          Param({kVocab, kDim}, s)};
 }
 
 // Logits [B, T, V] for ids [B, T].
@@ -104,17 +112,18 @@ int Main() {
   const uint64_t seed = absl::GetFlag(FLAGS_seed);
   DefaultGenerator().SetSeed(seed);
   Model model = Init();
-  AdamW opt(model.Params(), {.lr = absl::GetFlag(FLAGS_lr), .beta1 = 0.9, .beta2 = 0.95,
-                             .weight_decay = 0.0});
+  AdamW opt(model.Params(),
+            {.lr = absl::GetFlag(FLAGS_lr), .beta1 = 0.9, .beta2 = 0.95, .weight_decay = 0.0});
   Tensor inv_freq = RopeInvFreq(kHeadDim, 10000.0);
   std::vector<int64_t> pos(b * t);
   for (int64_t i = 0; i < b * t; ++i) pos[i] = i % t;
   const Tensor positions = Tensor::FromVector(pos, {b, t});
 
-  std::printf("runtime_demo: 1-layer transformer, %d threads, vocab %lld, dim %lld, "
-              "batch %lld x %lld tokens; chance loss ln(%lld) = %.3f\n",
-              NumThreads(), (long long)kVocab, (long long)kDim, (long long)b, (long long)t,
-              (long long)kVocab, std::log(double(kVocab)));
+  std::printf(
+      "runtime_demo: 1-layer transformer, %d threads, vocab %lld, dim %lld, "
+      "batch %lld x %lld tokens; chance loss ln(%lld) = %.3f\n",
+      NumThreads(), (long long)kVocab, (long long)kDim, (long long)b, (long long)t,
+      (long long)kVocab, std::log(double(kVocab)));
   const auto start = std::chrono::steady_clock::now();
   double first = 0, last = 0;
   const int steps = absl::GetFlag(FLAGS_steps);

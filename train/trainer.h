@@ -68,6 +68,8 @@ class Trainer {
   // One optimizer update from these micro-batches (see the header comment),
   // at the current schedule's learning rate.
   StepStats Step(const std::vector<data::Batch>& micro_batches);
+  // The next step of the schedule, on its micro-batches of the training set.
+  StepStats TrainOneStep() { return Step(StepBatches(step_)); }
 
   int64_t total_steps() const { return total_steps_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
