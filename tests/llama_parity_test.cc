@@ -43,7 +43,11 @@ TEST_P(LlamaParityTest, LogitsLossAndGradientsMatchTransformers) {
   const std::string dir = "tests/goldens/llama/" + GetParam();
   absl::StatusOr<std::unique_ptr<LlamaForCausalLM>> model = LoadPretrainedLlama(dir);
   ASSERT_TRUE(model.ok()) << model.status();
-  absl::StatusOr<SafetensorsFile> expected = SafetensorsFile::Open(dir + "/expected.safetensors");
+  // The sharded copy holds the untied model's weights.
+  const std::string expected_dir =
+      GetParam() == "untied_sharded" ? "tests/goldens/llama/untied" : dir;
+  absl::StatusOr<SafetensorsFile> expected =
+      SafetensorsFile::Open(expected_dir + "/expected.safetensors");
   ASSERT_TRUE(expected.ok()) << expected.status();
   auto read = [&](const std::string& name) {
     absl::StatusOr<Tensor> t = expected->Read(name);
@@ -75,19 +79,23 @@ TEST_P(LlamaParityTest, LogitsLossAndGradientsMatchTransformers) {
               GetParam().c_str(), logits_err, loss_err, worst);
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, LlamaParityTest, testing::Values("untied", "tied"));
+INSTANTIATE_TEST_SUITE_P(Variants, LlamaParityTest,
+                         testing::Values("untied", "tied", "untied_sharded"));
 
 // The Hugging Face folder saved back by us has the same tensors, byte for byte.
 TEST(LlamaCheckpointTest, SavesWhatItLoadedByteForByte) {
-  for (const std::string variant : {"untied", "tied"}) {
+  for (const std::string variant : {"untied", "tied", "untied_sharded"}) {
     const std::string dir = "tests/goldens/llama/" + variant;
     absl::StatusOr<std::unique_ptr<LlamaForCausalLM>> model = LoadPretrainedLlama(dir);
     ASSERT_TRUE(model.ok()) << model.status();
     const std::string out = std::string(std::getenv("TEST_TMPDIR")) + "/" + variant;
-    ASSERT_TRUE(SavePretrainedLlama(**model, out).ok());
+    const bool sharded = variant == "untied_sharded";
+    ASSERT_TRUE(SavePretrainedLlama(**model, out, sharded ? 30000 : 0).ok());
     absl::StatusOr<HfCheckpoint> a = HfCheckpoint::Open(dir), b = HfCheckpoint::Open(out);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_EQ(a->Names(), b->Names());
+    EXPECT_EQ(a->num_shards(), sharded ? 3u : 1u);
+    EXPECT_EQ(b->num_shards(), sharded ? 3u : 1u);
     for (const std::string& name : a->Names()) {
       Tensor x = *a->Read(name), y = *b->Read(name);
       ASSERT_EQ(x.nbytes(), y.nbytes()) << name;

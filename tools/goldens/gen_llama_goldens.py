@@ -4,6 +4,7 @@
 For a 2-layer tiny Llama with grouped-query attention (4 query heads, 2 kv
 heads), untied and tied embeddings, on one fixed batch, this saves:
   tests/goldens/llama/<variant>/            the model, by transformers' save_pretrained
+  tests/goldens/llama/untied_sharded/      the untied model again, in 30 KB shards
   tests/goldens/llama/<variant>/expected.safetensors
       input_ids, labels (i64 [2, 16]; some labels -100),
       logits (f32 [2, 16, V]), loss (f64 scalar),
@@ -40,9 +41,15 @@ def make(variant, tied):
     out_dir = os.path.join(OUT, variant)
     shutil.rmtree(out_dir, ignore_errors=True)
     model.save_pretrained(out_dir, safe_serialization=True)
-    gen_cfg = os.path.join(out_dir, "generation_config.json")
-    if os.path.exists(gen_cfg):
-        os.remove(gen_cfg)
+    if not tied:
+        # The same weights as transformers shards them, with an index.
+        sharded_dir = out_dir + "_sharded"
+        shutil.rmtree(sharded_dir, ignore_errors=True)
+        model.save_pretrained(sharded_dir, safe_serialization=True, max_shard_size="30KB")
+    for d in (out_dir, out_dir + "_sharded"):
+        gen_cfg = os.path.join(d, "generation_config.json")
+        if os.path.exists(gen_cfg):
+            os.remove(gen_cfg)
 
     ids = torch.randint(0, config.vocab_size, (2, 16))
     labels = ids.clone()
