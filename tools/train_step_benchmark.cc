@@ -96,6 +96,16 @@ int Main() {
   std::sort(ms.begin(), ms.end());
   const double median = ms[ms.size() / 2];
   const double tokens_per_s = double(p.batch * p.seq) / (median / 1e3);
+  // Model FLOPs per token: 6 per matmul weight (the embedding lookup is not
+  // a matmul) plus causal attention, 6 * layers * heads * head_dim * (T + 1).
+  const LlamaConfig& c = p.config;
+  const double matmul_weights = double(c.NumParameters() - (c.tie_word_embeddings
+                                                                ? 0
+                                                                : c.vocab_size * c.hidden_size));
+  const double flops_per_token =
+      6 * matmul_weights +
+      6.0 * double(c.num_hidden_layers * c.num_attention_heads * c.head_size()) * double(p.seq + 1);
+  const double gflops = tokens_per_s * flops_per_token / 1e9;
   if (absl::GetFlag(FLAGS_json)) {
     nlohmann::json j = {{"preset", absl::GetFlag(FLAGS_preset)},
                         {"params", model.NumParameters()},
@@ -105,14 +115,15 @@ int Main() {
                         {"steps", p.steps},
                         {"ms_per_step", median},
                         {"min_ms", ms.front()},
-                        {"tokens_per_s", tokens_per_s}};
+                        {"tokens_per_s", tokens_per_s},
+                        {"gflops", gflops}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf(
         "%s: %lld parameters, batch %lld x %lld, %d threads: %.1f ms/step (median of "
-        "%d, min %.1f), %.0f tokens/s\n",
+        "%d, min %.1f), %.0f tokens/s, %.1f GFLOP/s (model FLOPs)\n",
         absl::GetFlag(FLAGS_preset).c_str(), (long long)model.NumParameters(), (long long)p.batch,
-        (long long)p.seq, NumThreads(), median, p.steps, ms.front(), tokens_per_s);
+        (long long)p.seq, NumThreads(), median, p.steps, ms.front(), tokens_per_s, gflops);
   }
   return 0;
 }

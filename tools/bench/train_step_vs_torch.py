@@ -5,6 +5,8 @@ For each preset (tiny = examples/tiny, 100m = a 124M-parameter Llama) it times
 forward + backward + grad clipping + AdamW in transformers' LlamaForCausalLM
 (f32, eager) and runs //tools:train_step_benchmark for the same step, then
 prints a table with the ratio (PyTorch ms / Loom ms: > 1 means Loom is faster).
+Loom's GFLOP/s counts model FLOPs: 6 per matmul weight per token plus causal
+attention (6 * layers * heads * head_dim * (seq + 1) per token).
 
   bazel build //tools:train_step_benchmark
   /usr/bin/python3 tools/bench/train_step_vs_torch.py [--presets tiny,100m] [--threads N]
@@ -63,8 +65,9 @@ def main():
     parser.add_argument("--binary", default="bazel-bin/tools/train_step_benchmark")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {args.threads} threads, float32, eager attention")
-    print("| preset | params | batch x seq | PyTorch ms/step | Loom ms/step | Loom tokens/s | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| preset | params | batch x seq | PyTorch ms/step | Loom ms/step | Loom tokens/s "
+          "| Loom GFLOP/s | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in args.presets.split(","):
         preset = PRESETS[name]
         torch_ms, params = torch_step_ms(preset, args.threads)
@@ -72,6 +75,7 @@ def main():
         assert loom["params"] == params, (loom["params"], params)
         print(f"| {name} | {params / 1e6:.1f}M | {preset['batch']} x {preset['seq']} | "
               f"{torch_ms:.1f} | {loom['ms_per_step']:.1f} | {loom['tokens_per_s']:.0f} | "
+              f"{loom['gflops']:.1f} | "
               f"{torch_ms / loom['ms_per_step']:.2f}x |")
 
 
