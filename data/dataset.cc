@@ -98,9 +98,10 @@ absl::StatusOr<Example> ParseRow(const json& row, const DatasetSpec& spec, const
   if (type == "pretokenized") {
     if (!row.contains("input_ids")) return w.Error("missing field 'input_ids'");
     Example e;
-    LOOM_ASSIGN_OR_RETURN(e.input_ids, IdList(row, "input_ids", w, tok.vocab_size(), false));
+    const int64_t vocab = options.vocab_size > 0 ? options.vocab_size : tok.vocab_size();
+    LOOM_ASSIGN_OR_RETURN(e.input_ids, IdList(row, "input_ids", w, vocab, false));
     if (row.contains("labels") && !row["labels"].is_null()) {
-      LOOM_ASSIGN_OR_RETURN(e.labels, IdList(row, "labels", w, tok.vocab_size(), true));
+      LOOM_ASSIGN_OR_RETURN(e.labels, IdList(row, "labels", w, vocab, true));
       if (e.labels.size() != e.input_ids.size()) {
         return w.Error(absl::StrFormat("'labels' has %d entries but 'input_ids' has %d",
                                        e.labels.size(), e.input_ids.size()));
@@ -171,6 +172,13 @@ absl::StatusOr<std::vector<Example>> LoadDataset(const DatasetSpec& spec,
     ++s.rows;
     if (type.empty()) {
       LOOM_ASSIGN_OR_RETURN(type, InferType(row, w));
+    }
+    if (type != "pretokenized" && options.vocab_size > 0 &&
+        options.vocab_size < tokenizer.vocab_size()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: %s rows need the tokenizer's %d ids, but the model's vocab_size is %d "
+          "(use pretokenized rows, or a model with a larger vocabulary)",
+          spec.path, type, tokenizer.vocab_size(), options.vocab_size));
     }
     LOOM_ASSIGN_OR_RETURN(Example e, ParseRow(row, spec, type, tokenizer, options, w));
     if (int64_t(e.input_ids.size()) > options.sequence_len) {

@@ -59,6 +59,9 @@ struct DatasetSpec {
 struct TokenizeOptions {
   int64_t sequence_len = 512;
   bool train_on_inputs = false;  // also train prompt tokens (alpaca, custom)
+  // The model's vocabulary: pretokenized ids must be below it, and text rows
+  // need it to hold the tokenizer's ids. 0: the tokenizer's vocab_size.
+  int64_t vocab_size = 0;
 };
 
 struct Example {

@@ -229,3 +229,28 @@ TEST(DatasetTest, ShuffleAndSplitTakesTheTailOfAShuffle) {
 
 }  // namespace
 }  // namespace loom::data
+
+namespace loom::data {
+namespace {
+
+TEST(DatasetTest, TheModelsVocabularyBoundsIdsAndMustHoldTheTokenizers) {
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/vocab.jsonl";
+  std::ofstream(path) << "{\"input_ids\": [5, 1999, 7]}\n";
+  auto big = LoadDataset({.path = path}, ByteTokenizer(), {.vocab_size = 2000}, nullptr);
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_EQ((*big)[0].input_ids[1], 1999);
+  auto small = LoadDataset({.path = path}, ByteTokenizer(), {.vocab_size = 1000}, nullptr);
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.status().message().find("outside the vocabulary [0, 1000)"), std::string::npos);
+  const std::string text = std::string(std::getenv("TEST_TMPDIR")) + "/text.jsonl";
+  std::ofstream(text) << "{\"text\": \"hi\"}\n";
+  auto tiny = LoadDataset({.path = text}, ByteTokenizer(), {.vocab_size = 64}, nullptr);
+  ASSERT_FALSE(tiny.ok());
+  EXPECT_NE(tiny.status().message().find("need the tokenizer's 259 ids, but the model's "
+                                         "vocab_size is 64"),
+            std::string::npos)
+      << tiny.status();
+}
+
+}  // namespace
+}  // namespace loom::data

@@ -46,17 +46,13 @@ int Main() {
     return 2;
   }
   data::ByteTokenizer tokenizer;
-  if ((*model)->config().vocab_size < tokenizer.vocab_size()) {
-    std::fprintf(stderr,
-                 "eval: the model's vocab_size (%lld) is smaller than the byte-level "
-                 "tokenizer's (%lld)\n",
-                 (long long)(*model)->config().vocab_size, (long long)tokenizer.vocab_size());
-    return 2;
-  }
   data::DatasetSpec spec{.path = absl::GetFlag(FLAGS_data), .type = absl::GetFlag(FLAGS_type)};
   data::DatasetStats stats;
-  absl::StatusOr<std::vector<data::Example>> rows = data::LoadDataset(
-      spec, tokenizer, {.sequence_len = absl::GetFlag(FLAGS_sequence_len)}, &stats);
+  absl::StatusOr<std::vector<data::Example>> rows =
+      data::LoadDataset(spec, tokenizer,
+                        {.sequence_len = absl::GetFlag(FLAGS_sequence_len),
+                         .vocab_size = (*model)->config().vocab_size},
+                        &stats);
   if (!rows.ok()) {
     std::fprintf(stderr, "eval: %s\n", std::string(rows.status().message()).c_str());
     return 2;

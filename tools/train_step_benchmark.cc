@@ -99,9 +99,8 @@ int Main() {
   // Model FLOPs per token: 6 per matmul weight (the embedding lookup is not
   // a matmul) plus causal attention, 6 * layers * heads * head_dim * (T + 1).
   const LlamaConfig& c = p.config;
-  const double matmul_weights = double(c.NumParameters() - (c.tie_word_embeddings
-                                                                ? 0
-                                                                : c.vocab_size * c.hidden_size));
+  const double matmul_weights =
+      double(c.NumParameters() - (c.tie_word_embeddings ? 0 : c.vocab_size * c.hidden_size));
   const double flops_per_token =
       6 * matmul_weights +
       6.0 * double(c.num_hidden_layers * c.num_attention_heads * c.head_size()) * double(p.seq + 1);

@@ -359,7 +359,7 @@ absl::StatusOr<TrainConfig> ParseTrainConfig(const std::string& yaml_text,
 
   for (auto it = root.begin(); it != root.end(); ++it) {
     const std::string key = it->first.Scalar();
-    const YAML::Node& value = it->second;
+    const YAML::Node value = it->second;  // a copy: the iterator hands out a temporary
     if (auto h = ScalarHandlers().find(key); h != ScalarHandlers().end()) {
       if (value.IsNull()) continue;  // "key:" with no value keeps the default
       LOOM_RETURN_IF_ERROR(h->second(r, value, key, c));

@@ -53,11 +53,6 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
     t->model_->InitWeights(config.seed);
   }
   t->model_->model().set_gradient_checkpointing(config.gradient_checkpointing);
-  if (t->model_->config().vocab_size < t->tokenizer_->vocab_size()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: the model's vocab_size (%d) is smaller than the byte-level tokenizer's (%d)",
-        config.config_path, t->model_->config().vocab_size, t->tokenizer_->vocab_size()));
-  }
 
   // ---- Data.
   std::vector<data::Example> all;
@@ -66,7 +61,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
     LOOM_ASSIGN_OR_RETURN(std::vector<data::Example> rows,
                           data::LoadDataset(spec, *t->tokenizer_,
                                             {.sequence_len = config.sequence_len,
-                                             .train_on_inputs = config.train_on_inputs},
+                                             .train_on_inputs = config.train_on_inputs,
+                                             .vocab_size = t->model_->config().vocab_size},
                                             &stats));
     std::fprintf(stderr,
                  "data: %s: %lld rows, %lld kept (%lld longer than sequence_len %lld, %lld with "

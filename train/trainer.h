@@ -55,8 +55,8 @@ struct TrainSummary {
 class Trainer {
  public:
   // Loads or initializes the model, reads and splits the data, sets up the
-  // optimizer. Errors: unreadable model or data, a model vocabulary smaller
-  // than the tokenizer's, no training rows left.
+  // optimizer. Errors: unreadable model or data, token ids the model's
+  // vocabulary cannot hold, no training rows left.
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config);
 
   // Trains for total_steps() steps; logs progress to `log`, metrics to

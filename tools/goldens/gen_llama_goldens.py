@@ -9,6 +9,8 @@ heads), untied and tied embeddings, on one fixed batch, this saves:
       input_ids, labels (i64 [2, 16]; some labels -100),
       logits (f32 [2, 16, V]), loss (f64 scalar),
       grad.<parameter name> (f32) for every parameter.
+  tests/goldens/llama/<variant>/rows.jsonl, loss.txt
+      the batch as pretokenized rows, and transformers' loss on it.
 The reference runs in float64 (weights are the f32 ones, widened), except
 that transformers casts the logits to f32 before its loss; goldens are stored
 as f32.
@@ -16,6 +18,7 @@ as f32.
 Run with Debian's python3 (torch 1.13) and transformers 4.38:
   /usr/bin/python3 tools/goldens/gen_llama_goldens.py
 """
+import json
 import os
 import shutil
 
@@ -68,6 +71,15 @@ def make(variant, tied):
     for name, p in ref.named_parameters():
         expected["grad." + name] = p.grad.float().contiguous()
     save_file(expected, os.path.join(out_dir, "expected.safetensors"))
+    # The same batch as pretokenized jsonl rows plus transformers' loss, for
+    # //tests:eval_hf_folder_test (//tools:eval on a transformers folder).
+    for d in [out_dir] + ([] if tied else [out_dir + "_sharded"]):
+        with open(os.path.join(d, "rows.jsonl"), "w") as f:
+            for r in range(ids.shape[0]):
+                row = {"input_ids": ids[r].tolist(), "labels": labels[r].tolist()}
+                f.write(json.dumps(row) + "\n")
+        with open(os.path.join(d, "loss.txt"), "w") as f:
+            f.write(f"{out.loss.item():.9f}\n")
     print(variant, "loss", out.loss.item(), "params", len(list(ref.named_parameters())))
 
 
