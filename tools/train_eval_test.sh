@@ -26,7 +26,10 @@ datasets:
   - path: ${train_data}
     type:
       format: "{instruction}\n"
-val_set_size: 64
+test_datasets:
+  - path: ${eval_data}
+    type:
+      format: "{instruction}\n"
 sequence_len: 64
 micro_batch_size: 16
 max_steps: 100
@@ -47,15 +50,21 @@ grep -q "eval (end, step 100)" train.err || fail "no final eval in the log"
 read -r first last < <(sed -n 's/.*: loss \([0-9.]*\) -> \([0-9.]*\)$/\1 \2/p' train.out)
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a / 2) }' || fail "loss $first -> $last"
 
-"$eval" --model=out --data="$eval_data" > eval.out 2> eval.err || { cat eval.err; fail "eval"; }
-grep -q "^loss [0-9.]*  perplexity" eval.out || fail "eval output: $(cat eval.out)"
-grep -q "exact match [0-9]*/200" eval.out || fail "no exact match: $(cat eval.out)"
-"$eval" --model=out --data="$eval_data" --json | grep -q '"accuracy"' || fail "eval --json"
+# //tools:eval on the saved model and the config's test set gives what the
+# trainer's final evaluation gave in memory.
+"$eval" --model=out --config=short.yaml > eval.out 2> eval.err || { cat eval.err; fail "eval"; }
+loss=$(sed -n 's/^loss \([0-9.]*\)  perplexity.*/\1/p' eval.out)
+match=$(sed -n 's/^exact match \([0-9]*\/200\).*/\1/p' eval.out)
+[[ -n $loss && -n $match ]] || fail "eval output: $(cat eval.out)"
+grep -q "eval (end, step 100): loss $loss, .*exact match $match" train.err ||
+  fail "eval tool (loss $loss, $match) differs from the trainer: $(grep 'eval (end' train.err)"
+"$eval" --model=out --data="$eval_data" --format='{instruction}
+' --json | grep -q "\"exact_matches\":${match%/200}," || fail "eval --format --json"
 
 # Errors name the file, the line and the key, and exit with 2.
 sed 's/^learning_rate:/learnin_rate:/' short.yaml > typo.yaml
 if "$train" --config=typo.yaml > /dev/null 2> typo.err; then fail "typo accepted"; fi
-grep -q "typo.yaml:19: unknown key 'learnin_rate', did you mean 'learning_rate'?" typo.err ||
+grep -q "typo.yaml:22: unknown key 'learnin_rate', did you mean 'learning_rate'?" typo.err ||
   fail "typo message: $(cat typo.err)"
 sed "s|path: ${train_data}|path: missing.jsonl|" short.yaml > missing.yaml
 status=0; "$train" --config=missing.yaml > /dev/null 2> missing.err || status=$?

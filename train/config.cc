@@ -166,9 +166,10 @@ absl::StatusOr<std::string> ResolvePath(const Reader& r, const YAML::Node& n,
                                  "' not found (tried ", absl::StrJoin(names, " and "), ")"));
 }
 
-absl::StatusOr<data::DatasetSpec> ParseDataset(const Reader& r, const YAML::Node& n, size_t index,
+absl::StatusOr<data::DatasetSpec> ParseDataset(const Reader& r, const YAML::Node& n,
+                                               const std::string& list, size_t index,
                                                const std::string& config_dir) {
-  const std::string prefix = absl::StrCat("datasets[", index, "].");
+  const std::string prefix = absl::StrCat(list, "[", index, "].");
   if (!n.IsMap())
     return r.Error(
         n, absl::StrCat("'", prefix.substr(0, prefix.size() - 1), "' must be a map with a 'path'"));
@@ -331,7 +332,7 @@ const std::map<std::string, Handler>& ScalarHandlers() {
 
 const std::vector<std::string>& TrainConfigKeys() {
   static const auto* keys = [] {
-    auto* k = new std::vector<std::string>{"base_model", "model", "datasets"};
+    auto* k = new std::vector<std::string>{"base_model", "model", "datasets", "test_datasets"};
     for (const auto& [name, h] : ScalarHandlers()) k->push_back(name);
     return k;
   }();
@@ -395,8 +396,19 @@ absl::StatusOr<TrainConfig> ParseTrainConfig(const std::string& yaml_text,
     return r.Expected(datasets, "datasets", "a non-empty list of {path, type}");
   }
   for (size_t i = 0; i < datasets.size(); ++i) {
-    LOOM_ASSIGN_OR_RETURN(data::DatasetSpec spec, ParseDataset(r, datasets[i], i, config_dir));
+    LOOM_ASSIGN_OR_RETURN(data::DatasetSpec spec,
+                          ParseDataset(r, datasets[i], "datasets", i, config_dir));
     c.datasets.push_back(std::move(spec));
+  }
+  if (const YAML::Node test = root["test_datasets"]; test && !test.IsNull()) {
+    if (!test.IsSequence() || test.size() == 0) {
+      return r.Expected(test, "test_datasets", "a non-empty list of {path, type}");
+    }
+    for (size_t i = 0; i < test.size(); ++i) {
+      LOOM_ASSIGN_OR_RETURN(data::DatasetSpec spec,
+                            ParseDataset(r, test[i], "test_datasets", i, config_dir));
+      c.test_datasets.push_back(std::move(spec));
+    }
   }
 
   if (!root["learning_rate"] || root["learning_rate"].IsNull()) {
@@ -404,6 +416,9 @@ absl::StatusOr<TrainConfig> ParseTrainConfig(const std::string& yaml_text,
   }
   if (root["warmup_steps"] && root["warmup_ratio"] && c.warmup_ratio > 0 && c.warmup_steps > 0) {
     return r.Error(root["warmup_ratio"], "give 'warmup_steps' or 'warmup_ratio', not both");
+  }
+  if (!c.test_datasets.empty() && c.val_set_size > 0) {
+    return r.Error(root["val_set_size"], "give 'val_set_size' or 'test_datasets', not both");
   }
   if (c.val_set_size >= 1 && c.val_set_size != std::floor(c.val_set_size)) {
     return r.Error(root["val_set_size"], absl::StrCat("'val_set_size' must be a fraction in "

@@ -9,6 +9,9 @@
 //   datasets:
 //     - path: data/train.jsonl      # local jsonl
 //       type: alpaca                # completion | pretokenized | alpaca | {format: ...}
+//   test_datasets:                  # or val_set_size: a held-out share of datasets
+//     - path: data/eval.jsonl
+//       type: alpaca
 //   sequence_len: 256
 //   micro_batch_size: 8
 //   gradient_accumulation_steps: 2
@@ -47,6 +50,8 @@ struct TrainConfig {
   // then against the YAML file's folder; the resolved path is stored.
   std::vector<data::DatasetSpec> datasets;
   double val_set_size = 0.0;  // >= 1: a row count; in (0, 1): a fraction
+  // Evaluation sets of their own (Axolotl's key), instead of val_set_size.
+  std::vector<data::DatasetSpec> test_datasets;
   int64_t sequence_len = 512;
   bool train_on_inputs = false;
 

@@ -231,6 +231,20 @@ TEST_F(ConfigTest, DatasetTypeAndFormatErrors) {
               {"'datasets[0].path' is required"});
 }
 
+TEST_F(ConfigTest, TestDatasetsAreAnEvalSetOfTheirOwn) {
+  absl::StatusOr<TrainConfig> c = Parse(std::string(kBase) +
+                                        "test_datasets:\n  - path: data/train.jsonl\n"
+                                        "    type: completion\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->test_datasets.size(), 1u);
+  EXPECT_EQ(c->test_datasets[0].type, "completion");
+  ExpectError(
+      std::string(kBase) + "val_set_size: 0.1\ntest_datasets:\n  - path: data/train.jsonl\n", 5,
+      {"give 'val_set_size' or 'test_datasets', not both"});
+  ExpectError(std::string(kBase) + "test_datasets:\n  - path: data/none.jsonl\n", 6,
+              {"'test_datasets[0].path': file 'data/none.jsonl' not found"});
+}
+
 TEST_F(ConfigTest, SyntaxErrorsAndDuplicates) {
   ExpectError("base_model: hf\ndatasets: [\n", 0, {"YAML syntax error"});
   ExpectError(std::string(kBase) + "seed: 1\nseed: 2\n", 6,

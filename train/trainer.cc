@@ -55,15 +55,14 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
   t->model_->model().set_gradient_checkpointing(config.gradient_checkpointing);
 
   // ---- Data.
+  const data::TokenizeOptions tokenize{.sequence_len = config.sequence_len,
+                                       .train_on_inputs = config.train_on_inputs,
+                                       .vocab_size = t->model_->config().vocab_size};
   std::vector<data::Example> all;
   for (const data::DatasetSpec& spec : config.datasets) {
     data::DatasetStats stats;
     LOOM_ASSIGN_OR_RETURN(std::vector<data::Example> rows,
-                          data::LoadDataset(spec, *t->tokenizer_,
-                                            {.sequence_len = config.sequence_len,
-                                             .train_on_inputs = config.train_on_inputs,
-                                             .vocab_size = t->model_->config().vocab_size},
-                                            &stats));
+                          data::LoadDataset(spec, *t->tokenizer_, tokenize, &stats));
     std::fprintf(stderr,
                  "data: %s: %lld rows, %lld kept (%lld longer than sequence_len %lld, %lld with "
                  "nothing to train dropped), %lld tokens, %lld trainable\n",
@@ -78,6 +77,15 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
                         data::ShuffleAndSplit(std::move(all), config.val_set_size, config.seed));
   t->train_ = std::move(split.train);
   t->val_ = std::move(split.val);
+  for (const data::DatasetSpec& spec : config.test_datasets) {
+    data::DatasetStats stats;
+    LOOM_ASSIGN_OR_RETURN(std::vector<data::Example> rows,
+                          data::LoadDataset(spec, *t->tokenizer_, tokenize, &stats));
+    std::fprintf(stderr, "eval data: %s: %lld rows, %lld kept\n", spec.path.c_str(),
+                 (long long)stats.rows, (long long)stats.kept);
+    t->val_.insert(t->val_.end(), std::make_move_iterator(rows.begin()),
+                   std::make_move_iterator(rows.end()));
+  }
   if (t->train_.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(config.config_path, ": no training rows left after filtering and the split"));

@@ -150,6 +150,28 @@ TEST(TrainerTest, TrainsSavesAndReloads) {
   EXPECT_TRUE(LoadPretrainedLlama(c.output_dir + "/checkpoint-20").ok());
 }
 
+// base_model: training starts from the weights of a Hugging Face folder.
+TEST(TrainerTest, StartsFromABaseModelFolder) {
+  TrainConfig c = TinyConfig(WriteData("base.jsonl", 32));
+  LlamaForCausalLM base(*c.model);
+  base.InitWeights(123);
+  const std::string dir = TmpDir() + "/base_model";
+  ASSERT_TRUE(SavePretrainedLlama(base, dir).ok());
+  c.model.reset();
+  c.base_model = dir;
+  auto t = Trainer::Create(c);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(MaxRelativeDifference((*t)->model(), base), 0.0);
+  const double first = (*t)->TrainOneStep().loss;
+  EXPECT_GT(first, 0.0);
+  EXPECT_GT(MaxRelativeDifference((*t)->model(), base), 0.0);
+  c.base_model = TmpDir() + "/no_such_model";
+  auto missing = Trainer::Create(c);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("no_such_model/config.json"), std::string::npos)
+      << missing.status();
+}
+
 TEST(TrainerTest, RejectsAModelVocabularySmallerThanTheTokenizer) {
   TrainConfig c = TinyConfig(WriteData("vocab.jsonl", 8));
   c.model->vocab_size = 200;
