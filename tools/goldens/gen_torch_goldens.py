@@ -3,7 +3,7 @@ that //tests:torch_parity_test compares Loom against.
 
 Run from the repository root with Debian's PyTorch (CPU, 1.13):
 
-    tools/setup.sh --goldens        # once, on a fresh machine: python3-torch
+    tools/setup.sh --test           # once, on a fresh machine: python3-torch, transformers
     /usr/bin/python3 tools/goldens/gen_torch_goldens.py
 
 Every case stores its inputs (drawn here from a seeded torch.Generator), the
