@@ -1,16 +1,13 @@
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-
+// Random fills (see random.h).
 #include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cuda/device/compat.h"
 #include "kernels/cuda/random.h"
-#include "runtime/cuda/cuda_check.h"
 #include "runtime/philox.h"
 
-namespace loom::cuda {
+namespace loom::LOOM_CUDA_NAMESPACE {
 namespace {
 
 constexpr int kThreads = 256;
@@ -72,49 +69,43 @@ absl::Status CheckArgs(const char* op, const void* out, DType dtype, int64_t num
 }
 
 // Launches kernel<T> for `dtype` and reports launch errors.
-template <template <typename> class Launch>
+template <template <typename> class Fill>
 absl::Status LaunchForDType(const char* op, void* out, DType dtype, int64_t numel,
                             cudaStream_t stream, double a, double b, uint64_t seed,
                             uint64_t offset) {
   if (numel == 0) return absl::OkStatus();
-  const int blocks = int(std::min<int64_t>((numel + kThreads - 1) / kThreads, kMaxBlocks));
-  // Clear a stale error of an earlier call so that the check below reports this launch only.
-  cudaGetLastError();
+  const LaunchConfig config{
+      .grid = dim3(unsigned(std::min<int64_t>((numel + kThreads - 1) / kThreads, kMaxBlocks))),
+      .block = dim3(kThreads),
+      .stream = stream};
   switch (dtype) {
     case DType::kF32:
-      Launch<float>::Run(blocks, stream, static_cast<float*>(out), numel, seed, offset, a, b);
-      break;
+      return Fill<float>::Run(config, static_cast<float*>(out), numel, seed, offset, a, b);
     case DType::kF64:
-      Launch<double>::Run(blocks, stream, static_cast<double*>(out), numel, seed, offset, a, b);
-      break;
+      return Fill<double>::Run(config, static_cast<double*>(out), numel, seed, offset, a, b);
     case DType::kBF16:
-      Launch<__nv_bfloat16>::Run(blocks, stream, static_cast<__nv_bfloat16*>(out), numel, seed,
-                                 offset, a, b);
-      break;
+      return Fill<__nv_bfloat16>::Run(config, static_cast<__nv_bfloat16*>(out), numel, seed, offset,
+                                      a, b);
     case DType::kF16:
-      Launch<__half>::Run(blocks, stream, static_cast<__half*>(out), numel, seed, offset, a, b);
-      break;
+      return Fill<__half>::Run(config, static_cast<__half*>(out), numel, seed, offset, a, b);
     default:
-      return absl::InternalError("unreachable: dtype checked by CheckArgs");
+      return absl::InternalError(absl::StrCat(op, ": unreachable: dtype checked by CheckArgs"));
   }
-  const std::string what =
-      absl::StrCat(op, " kernel launch (", DTypeName(dtype), ", ", numel, " elements)");
-  return CudaErrorToStatus(cudaGetLastError(), what.c_str(), __FILE__, __LINE__);
 }
 
 template <typename T>
 struct UniformLaunch {
-  static void Run(int blocks, cudaStream_t stream, T* out, int64_t numel, uint64_t seed,
-                  uint64_t offset, double low, double high) {
-    UniformKernel<T><<<blocks, kThreads, 0, stream>>>(out, numel, seed, offset, low, high - low);
+  static absl::Status Run(const LaunchConfig& config, T* out, int64_t numel, uint64_t seed,
+                          uint64_t offset, double low, double high) {
+    return Launch<&UniformKernel<T>>(config, out, numel, seed, offset, low, high - low);
   }
 };
 
 template <typename T>
 struct NormalLaunch {
-  static void Run(int blocks, cudaStream_t stream, T* out, int64_t numel, uint64_t seed,
-                  uint64_t offset, double mean, double stddev) {
-    NormalKernel<T><<<blocks, kThreads, 0, stream>>>(out, numel, seed, offset, mean, stddev);
+  static absl::Status Run(const LaunchConfig& config, T* out, int64_t numel, uint64_t seed,
+                          uint64_t offset, double mean, double stddev) {
+    return Launch<&NormalKernel<T>>(config, out, numel, seed, offset, mean, stddev);
   }
 };
 
@@ -134,4 +125,4 @@ absl::Status LaunchRandomNormal(void* out, DType dtype, int64_t numel, uint64_t 
                                       offset);
 }
 
-}  // namespace loom::cuda
+}  // namespace loom::LOOM_CUDA_NAMESPACE

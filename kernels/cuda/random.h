@@ -12,9 +12,10 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "kernels/cuda/device/namespace.h"
 #include "runtime/dtype.h"
 
-namespace loom::cuda {
+namespace loom::LOOM_CUDA_NAMESPACE {
 
 // low + (high - low) * philox::Uniform(seed, offset + i), for i in [0, numel).
 absl::Status LaunchRandomUniform(void* out, DType dtype, int64_t numel, uint64_t seed,
@@ -24,6 +25,6 @@ absl::Status LaunchRandomUniform(void* out, DType dtype, int64_t numel, uint64_t
 absl::Status LaunchRandomNormal(void* out, DType dtype, int64_t numel, uint64_t seed,
                                 uint64_t offset, double mean, double stddev, cudaStream_t stream);
 
-}  // namespace loom::cuda
+}  // namespace loom::LOOM_CUDA_NAMESPACE
 
 #endif  // LOOM_KERNELS_CUDA_RANDOM_H_

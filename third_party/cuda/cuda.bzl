@@ -5,6 +5,11 @@ the default; pass e.g. `--define=CUDA_ARCHS=90` to build for H100 only). Each
 architecture gets SASS plus, for the newest one, PTX so that newer GPUs can JIT.
 Headers, include paths and defines of `deps` reach nvcc the way they reach a
 cc_library, so .cu files include project headers with workspace-relative paths.
+
+Every compile runs ptxas with -v through nvcc_ptxas_check.sh: the resource
+report (registers, stack, spills per kernel) is kept beside each object
+(`bazel build <target> --output_groups=ptxas`), and a register spill fails the
+build unless the target sets allow_spills = True.
 """
 
 load("@local_cuda//:defs.bzl", "NVCC")
@@ -17,10 +22,15 @@ def _cuda_objects_impl(ctx):
     if not archs:
         fail("--define=CUDA_ARCHS is empty; give e.g. 80,90")
     outs = []
+    reports = []
     for src in ctx.files.srcs:
         stem = src.basename[:-len(src.extension) - 1]
         out = ctx.actions.declare_file("_cuda_objs/%s/%s.pic.o" % (ctx.label.name, stem))
+        report = ctx.actions.declare_file("_cuda_objs/%s/%s.ptxas.txt" % (ctx.label.name, stem))
         args = ctx.actions.args()
+        args.add("1" if ctx.attr.allow_spills else "0")
+        args.add(report.path)
+        args.add(NVCC)
         args.add_all(["-c", src.path, "-o", out.path])
         args.add_all(["-std=c++20", "-O3", "-Xcompiler", "-fPIC", "--expt-relaxed-constexpr", "-lineinfo"])
         args.add_all(["-Werror", "all-warnings"])
@@ -34,16 +44,17 @@ def _cuda_objects_impl(ctx):
         args.add_all(comp.system_includes, before_each = "-isystem")
         args.add_all(ctx.attr.copts)
         ctx.actions.run(
-            executable = NVCC,
+            executable = ctx.executable._ptxas_check,
             arguments = [args],
             inputs = depset([src] + ctx.files.hdrs, transitive = [comp.headers]),
-            outputs = [out],
+            outputs = [out, report],
             mnemonic = "NvccCompile",
             progress_message = "nvcc %s (sm_%s)" % (src.short_path, ",".join(archs)),
             use_default_shell_env = True,
         )
         outs.append(out)
-    return [DefaultInfo(files = depset(outs))]
+        reports.append(report)
+    return [DefaultInfo(files = depset(outs)), OutputGroupInfo(ptxas = depset(reports))]
 
 cuda_objects = rule(
     implementation = _cuda_objects_impl,
@@ -52,10 +63,17 @@ cuda_objects = rule(
         "hdrs": attr.label_list(allow_files = True),
         "deps": attr.label_list(providers = [CcInfo]),
         "copts": attr.string_list(),
+        "allow_spills": attr.bool(default = False),
+        "_ptxas_check": attr.label(
+            default = "//third_party/cuda:nvcc_ptxas_check.sh",
+            executable = True,
+            cfg = "exec",
+            allow_single_file = True,
+        ),
     },
 )
 
-def cuda_library(name, srcs, hdrs = [], deps = [], copts = [], **kwargs):
+def cuda_library(name, srcs, hdrs = [], deps = [], copts = [], allow_spills = False, **kwargs):
     """A cc_library whose .cu sources are compiled by nvcc.
 
     Args:
@@ -64,6 +82,7 @@ def cuda_library(name, srcs, hdrs = [], deps = [], copts = [], **kwargs):
       hdrs: headers the .cu files and dependents include.
       deps: cc_library dependencies (headers for nvcc, libraries for the link).
       copts: extra nvcc flags.
+      allow_spills: accept register spills reported by ptxas (default: fail).
       **kwargs: forwarded to cc_library (visibility, alwayslink, ...).
     """
     cuda_objects(
@@ -72,6 +91,7 @@ def cuda_library(name, srcs, hdrs = [], deps = [], copts = [], **kwargs):
         hdrs = hdrs,
         deps = deps + ["@local_cuda//:cuda_headers"],
         copts = copts,
+        allow_spills = allow_spills,
     )
     native.cc_library(
         name = name,
