@@ -1,9 +1,6 @@
-// Softmax and log-softmax, forward and backward (see softmax.h).
-//
-// kThreadsPerRow = 32: a warp per row, 8 rows per block, reductions by
-// shuffles only; kThreadsPerRow = 256: a block per row, reductions through
-// shared memory (block_reduce.h). A is the accumulation type: f64 for f64,
-// f32 otherwise.
+// Softmax and log-softmax, forward and backward (see softmax.h; rows are
+// split between threads as row_loops.h describes). A is the accumulation
+// type: f64 for f64, f32 otherwise.
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -18,29 +15,6 @@
 
 namespace loom::LOOM_CUDA_NAMESPACE {
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int64_t kWarpRowMax = 1024;
-
-template <int kThreadsPerRow, typename R, typename Op>
-__device__ __forceinline__ R RowReduce(R v, Op op) {
-  if constexpr (kThreadsPerRow == 32) {
-    return WarpReduce(v, op);
-  } else {
-    return BlockReduce(v, op);
-  }
-}
-
-// The row of this thread and its lane in the row's thread group; false for
-// the warps of the last block that have no row (whole warps: no collective
-// is left half-entered).
-template <int kThreadsPerRow>
-__device__ __forceinline__ bool RowOfThread(int64_t rows, int64_t* row, int* lane) {
-  constexpr int kRowsPerBlock = kThreads / kThreadsPerRow;
-  *row = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kThreadsPerRow;
-  *lane = int(threadIdx.x % kThreadsPerRow);
-  return *row < rows;
-}
 
 template <int kThreadsPerRow, int V, typename T>
 __global__ void SoftmaxKernel(int64_t rows, int64_t cols, const T* x, bool log, T* out) {
@@ -116,28 +90,6 @@ absl::Status CheckRows(const char* op, DType dtype, int64_t rows, int64_t cols,
   return absl::OkStatus();
 }
 
-// Calls launch(std::integral_constant<int, threads_per_row>, std::integral_constant<int, V>,
-// grid) for the row length and alignment.
-template <typename T, typename Fn>
-absl::Status ForRowShape(int64_t rows, int64_t cols, std::initializer_list<const void*> ptrs,
-                         Fn&& launch) {
-  constexpr int kV = kVecWidth<T>;
-  bool vectorize = cols % kV == 0;
-  for (const void* p : ptrs) vectorize = vectorize && AllAligned(16, p);
-  if (cols <= kWarpRowMax) {
-    const dim3 grid(unsigned((rows + kThreads / 32 - 1) / (kThreads / 32)));
-    if (vectorize) {
-      return launch(std::integral_constant<int, 32>{}, std::integral_constant<int, kV>{}, grid);
-    }
-    return launch(std::integral_constant<int, 32>{}, std::integral_constant<int, 1>{}, grid);
-  }
-  const dim3 grid(static_cast<unsigned>(rows));
-  if (vectorize) {
-    return launch(std::integral_constant<int, kThreads>{}, std::integral_constant<int, kV>{}, grid);
-  }
-  return launch(std::integral_constant<int, kThreads>{}, std::integral_constant<int, 1>{}, grid);
-}
-
 }  // namespace
 
 absl::Status LaunchSoftmax(DType dtype, int64_t rows, int64_t cols, const void* x, bool log,
@@ -146,10 +98,12 @@ absl::Status LaunchSoftmax(DType dtype, int64_t rows, int64_t cols, const void* 
   if (rows == 0 || cols == 0) return absl::OkStatus();
   return DispatchDeviceFloat(dtype, [&](auto tag) {
     using T = decltype(tag);
-    return ForRowShape<T>(rows, cols, {x, out}, [&](auto threads_per_row, auto v, dim3 grid) {
+    return DispatchRowShape<T>(cols, {x, out}, [&](auto threads_per_row, auto v) {
       return Launch<&SoftmaxKernel<threads_per_row(), v(), T>>(
-          {.grid = grid, .block = dim3(kThreads), .stream = stream}, rows, cols,
-          static_cast<const T*>(x), log, static_cast<T*>(out));
+          {.grid = RowGrid(threads_per_row(), rows),
+           .block = dim3(kRowBlockThreads),
+           .stream = stream},
+          rows, cols, static_cast<const T*>(x), log, static_cast<T*>(out));
     });
   });
 }
@@ -161,10 +115,13 @@ absl::Status LaunchSoftmaxBackward(DType dtype, int64_t rows, int64_t cols, cons
   if (rows == 0 || cols == 0) return absl::OkStatus();
   return DispatchDeviceFloat(dtype, [&](auto tag) {
     using T = decltype(tag);
-    return ForRowShape<T>(rows, cols, {y, gy, gx}, [&](auto threads_per_row, auto v, dim3 grid) {
+    return DispatchRowShape<T>(cols, {y, gy, gx}, [&](auto threads_per_row, auto v) {
       return Launch<&SoftmaxBackwardKernel<threads_per_row(), v(), T>>(
-          {.grid = grid, .block = dim3(kThreads), .stream = stream}, rows, cols,
-          static_cast<const T*>(y), static_cast<const T*>(gy), log, static_cast<T*>(gx));
+          {.grid = RowGrid(threads_per_row(), rows),
+           .block = dim3(kRowBlockThreads),
+           .stream = stream},
+          rows, cols, static_cast<const T*>(y), static_cast<const T*>(gy), log,
+          static_cast<T*>(gx));
     });
   });
 }
