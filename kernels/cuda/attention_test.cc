@@ -185,7 +185,7 @@ struct Problem {
   }
 };
 
-void CheckForward(const Case& c, int seeds = 1) {
+void CheckForward(const Case& c, int seeds = 2) {
   for (const emu::Options& o : kernel_testing::Policies(seeds)) {
     SCOPED_TRACE(c.Name() + ", " + kernel_testing::Name(o));
     emu::ScopedOptions scoped(o);
@@ -207,7 +207,7 @@ void CheckForward(const Case& c, int seeds = 1) {
   }
 }
 
-void CheckBackward(const Case& c, bool deterministic, int seeds = 1) {
+void CheckBackward(const Case& c, bool deterministic, int seeds = 2) {
   for (const emu::Options& o : kernel_testing::Policies(seeds)) {
     SCOPED_TRACE(c.Name() + (deterministic ? " deterministic, " : ", ") + kernel_testing::Name(o));
     emu::ScopedOptions scoped(o);

@@ -193,7 +193,7 @@ double RunCase(const Case& c, gemm_internal::Tile tile, uint32_t seed) {
   return worst;
 }
 
-void Check(const Case& c, gemm_internal::Tile tile, int seeds = 1) {
+void Check(const Case& c, gemm_internal::Tile tile, int seeds = 2) {
   for (const emu::Options& o : kernel_testing::Policies(seeds)) {
     emu::ScopedOptions scoped(o);
     const double err = RunCase(c, tile, 7);
