@@ -20,12 +20,12 @@
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::kernel_testing::ForEachSchedule;
-using ::loom::kernel_testing::HostBuffer;
-using ::loom::kernel_testing::kFloatDTypes;
-using ::loom::kernel_testing::Near;
-using ::loom::kernel_testing::RoundTo;
-using ::loom::kernel_testing::Tolerance;
+using ::loom::ops_testing::ForEachSchedule;
+using ::loom::ops_testing::HostBuffer;
+using ::loom::ops_testing::kFloatDTypes;
+using ::loom::ops_testing::Near;
+using ::loom::ops_testing::RoundTo;
+using ::loom::ops_testing::Tolerance;
 using ::testing::HasSubstr;
 
 constexpr int64_t kIgnore = -100;

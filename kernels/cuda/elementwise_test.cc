@@ -17,16 +17,16 @@
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::kernel_testing::Contiguous;
-using ::loom::kernel_testing::ForEachSchedule;
-using ::loom::kernel_testing::HostBuffer;
-using ::loom::kernel_testing::kFloatDTypes;
-using ::loom::kernel_testing::Near;
-using ::loom::kernel_testing::Numel;
-using ::loom::kernel_testing::RoundTo;
-using ::loom::kernel_testing::Same;
-using ::loom::kernel_testing::Span;
-using ::loom::kernel_testing::Tolerance;
+using ::loom::ops_testing::Contiguous;
+using ::loom::ops_testing::ForEachSchedule;
+using ::loom::ops_testing::HostBuffer;
+using ::loom::ops_testing::kFloatDTypes;
+using ::loom::ops_testing::Near;
+using ::loom::ops_testing::Numel;
+using ::loom::ops_testing::RoundTo;
+using ::loom::ops_testing::Same;
+using ::loom::ops_testing::Span;
+using ::loom::ops_testing::Tolerance;
 using ::testing::HasSubstr;
 
 // A view of a buffer: sizes shared by all operands, strides per operand.

@@ -20,9 +20,9 @@
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::kernel_testing::ForEachSchedule;
-using ::loom::kernel_testing::HostBuffer;
-using ::loom::kernel_testing::Same;
+using ::loom::ops_testing::ForEachSchedule;
+using ::loom::ops_testing::HostBuffer;
+using ::loom::ops_testing::Same;
 using ::testing::HasSubstr;
 
 HostBuffer MakeIds(DType dtype, int64_t n, int64_t high, uint64_t seed) {

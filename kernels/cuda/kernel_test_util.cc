@@ -8,7 +8,7 @@
 #include "runtime/half.h"
 #include "runtime/philox.h"
 
-namespace loom::kernel_testing {
+namespace loom::ops_testing {
 
 HostBuffer::HostBuffer(DType dtype, int64_t count, int64_t offset_elements)
     : dtype_(dtype), count_(count), offset_(offset_elements) {
@@ -152,4 +152,4 @@ int64_t Numel(const std::vector<int64_t>& sizes) {
   return n;
 }
 
-}  // namespace loom::kernel_testing
+}  // namespace loom::ops_testing

@@ -21,7 +21,7 @@
 #include "kernels/emu/emulator.h"
 #include "runtime/dtype.h"
 
-namespace loom::kernel_testing {
+namespace loom::ops_testing {
 
 // `count` elements of `dtype` in 64-byte aligned host memory, starting
 // `offset_elements` past the aligned address (to test misaligned views).
@@ -85,6 +85,6 @@ int64_t Span(const std::vector<int64_t>& sizes, const std::vector<int64_t>& stri
 std::vector<int64_t> Contiguous(const std::vector<int64_t>& sizes);
 int64_t Numel(const std::vector<int64_t>& sizes);
 
-}  // namespace loom::kernel_testing
+}  // namespace loom::ops_testing
 
 #endif  // LOOM_KERNELS_CUDA_KERNEL_TEST_UTIL_H_
