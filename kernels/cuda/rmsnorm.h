@@ -44,6 +44,9 @@ struct RmsNormForwardArgs {
   void* y = nullptr;  // [rows, dim], row stride y_stride (may equal x)
   int64_t y_stride = 0;
   void* rstd = nullptr;  // [rows], stat dtype
+  // Upper bound on the grid (0: the default, 65536 blocks); blocks loop over
+  // the rows beyond it. Tests use small grids so that blocks handle many rows.
+  int64_t max_blocks = 0;
 };
 
 struct RmsNormBackwardArgs {

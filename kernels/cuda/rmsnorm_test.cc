@@ -56,10 +56,11 @@ std::vector<T> Dense(const std::vector<T>& strided, int64_t rows, int64_t dim, i
 }
 
 template <typename T>
-void CheckForward(Shape s, int64_t x_stride, bool in_place) {
+void CheckForward(Shape s, int64_t x_stride, bool in_place, int64_t max_blocks = 0) {
   using S = compute_t<T>;
   SCOPED_TRACE(absl::StrCat(DTypeName(DTypeOf<T>::value), " rows ", s.rows, " dim ", s.dim,
-                            " x_stride ", x_stride, in_place ? " in place" : ""));
+                            " x_stride ", x_stride, in_place ? " in place" : "", " max_blocks ",
+                            max_blocks));
   const std::vector<T> x = RandomValues<T>(size_t(s.rows * s.dim), 1, -2.0, 2.0);
   const std::vector<T> w = RandomValues<T>(size_t(s.dim), 2, 0.5, 1.5);
   std::vector<T> want_y(x.size());
@@ -81,7 +82,8 @@ void CheckForward(Shape s, int64_t x_stride, bool in_place) {
                                .eps = 1e-5,
                                .y = in_place ? xs.data() : y.data(),
                                .y_stride = in_place ? x_stride : s.dim,
-                               .rstd = rstd.data()};
+                               .rstd = rstd.data(),
+                               .max_blocks = max_blocks};
     const absl::Status st = LaunchRmsNormForward(a, nullptr);
     ASSERT_TRUE(st.ok()) << st;
     ExpectAllClose(in_place ? Dense(xs, s.rows, s.dim, x_stride) : y, want_y, Tolerance<T>(), "y");
@@ -152,6 +154,12 @@ TYPED_TEST(RmsNormEmuTest, ForwardMatchesReference) {
   for (Shape s : kShapes) CheckForward<TypeParam>(s, s.dim, false);
 }
 
+TYPED_TEST(RmsNormEmuTest, ForwardBlocksLoopOverRows) {
+  // Blocks of one row (reusing the cross-warp scratch) and of four warp rows.
+  CheckForward<TypeParam>({7, 1000}, 1000, false, 2);
+  CheckForward<TypeParam>({23, 40}, 40, false, 2);
+}
+
 TYPED_TEST(RmsNormEmuTest, ForwardStridedAndInPlace) {
   CheckForward<TypeParam>({6, 48}, 56, false);  // vectorized strided rows
   CheckForward<TypeParam>({5, 48}, 51, false);  // a stride that forbids vectors
@@ -160,8 +168,9 @@ TYPED_TEST(RmsNormEmuTest, ForwardStridedAndInPlace) {
 
 TYPED_TEST(RmsNormEmuTest, BackwardMatchesReference) {
   for (Shape s : kShapes) CheckBackward<TypeParam>(s, s.dim, false);
-  // More rows than backward blocks: each block sums several rows.
+  // More rows than backward blocks: each block sums several rows (warp and block rows).
   CheckBackward<TypeParam>({300, 24}, 24, false);
+  CheckBackward<TypeParam>({260, 520}, 520, false);
 }
 
 TYPED_TEST(RmsNormEmuTest, BackwardStridedAndInPlace) {
