@@ -48,11 +48,11 @@ struct AttentionProblem {
   int64_t num_seqs = 0;
   int64_t max_seqlen_q = 0, max_seqlen_k = 0;  // upper bounds, for the grid
   bool causal = true;
-  float scale = 0.0f;  // softmax scale; 0 means 1/sqrt(E)
+  double scale = 0.0;  // softmax scale; 0 means 1/sqrt(E)
 };
 
 struct AttentionBackwardProblem {
-  AttentionProblem fwd;  // the forward's inputs, with out and lse as it wrote them
+  AttentionProblem fwd;        // the forward's inputs, with out and lse as it wrote them
   const void* gout = nullptr;  // [B, T, H, E], out_strides
   void* gq = nullptr;          // like q (q_strides)
   void* gk = nullptr;          // like k (k_strides)

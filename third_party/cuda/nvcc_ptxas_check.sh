@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Runs nvcc with `-Xptxas -v`, keeps ptxas's resource report next to the
-# object file and fails the compile if a kernel spills registers (unless
-# LOOM_ALLOW_SPILLS=1 is the first argument's value).
+# object file and fails the compile if a kernel spills registers (unless the
+# first argument is 1: the target allows spills).
 #
 #   nvcc_ptxas_check.sh <allow_spills 0|1> <report.txt> <nvcc> <nvcc args...>
 set -uo pipefail
 allow="$1"; report="$2"; nvcc="$3"; shift 3
-"$nvcc" -Xptxas -v "$@" 2> >(tee "$report.raw" >&2)
+"$nvcc" -Xptxas -v "$@" 2> "$report.raw"
 rc=$?
-wait
-[[ $rc -eq 0 ]] || exit $rc
-# Keep the report (function, registers, spills) and drop compile-time noise.
-grep -E "Compiling entry function|Function properties|spill|Used [0-9]+ registers" "$report.raw" > "$report" || true
+# Everything but ptxas's per-function report goes to stderr as usual.
+grep -v -E "^ptxas info|bytes stack frame" "$report.raw" >&2
+grep -E "Compiling entry function|Function properties|spill|Used [0-9]+ registers" "$report.raw" > "$report"
 rm -f "$report.raw"
+[[ $rc -eq 0 ]] || exit $rc
 spills=$(awk '
   /Function properties for/ { fn = $NF }
   /bytes spill stores/ {
