@@ -42,7 +42,9 @@ struct HostParam {
       DispatchFloating(d, "fill", [&](auto tag) {
         using T = decltype(tag);
         const std::vector<T> vals = RandomValues<T>(size_t(numel), s, lo, hi);
-        std::memcpy(buf.data() + offset * SizeOf(d), vals.data(), vals.size() * sizeof(T));
+        if (!vals.empty()) {
+          std::memcpy(buf.data() + offset * SizeOf(d), vals.data(), vals.size() * sizeof(T));
+        }
       });
     };
     fill(t.param, p, seed, -1, 1);

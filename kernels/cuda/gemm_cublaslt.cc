@@ -28,8 +28,8 @@ absl::Status Invalid(const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat("LaunchGemmCublasLt: ", what));
 }
 
-absl::Status CheckOperand(const char* name, const void* ptr, int64_t rows, int64_t cols,
-                          int64_t ld, int64_t batch_stride) {
+absl::Status CheckOperand(const char* name, const void* ptr, int64_t rows, int64_t cols, int64_t ld,
+                          int64_t batch_stride) {
   if (rows == 0 || cols == 0) return absl::OkStatus();
   if (ptr == nullptr) return Invalid(absl::StrCat(name, " is null"));
   if (ld < cols) {
@@ -115,9 +115,8 @@ absl::StatusOr<Layout> MakeLayout(const CublasLtMatrix& m, int32_t batch) {
   if (batch > 1) {
     LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutSetAttribute(
         l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof(batch)));
-    LOOM_CUBLAS_RETURN_IF_ERROR(
-        cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
-                                         &m.batch_stride, sizeof(m.batch_stride)));
+    LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutSetAttribute(
+        l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &m.batch_stride, sizeof(m.batch_stride)));
   }
   return owned;
 }
@@ -144,9 +143,9 @@ std::string Signature(const CublasLtPlan& p, const uint32_t (&align)[3]) {
   auto mat = [](const CublasLtMatrix& m) {
     return absl::StrCat(int(m.type), ":", m.rows, "x", m.cols, "/", m.ld, "/", m.batch_stride);
   };
-  return absl::StrCat(int(p.compute), ",", int(p.trans_a), int(p.trans_b), ",", p.m, ",", p.n,
-                      ",", p.k, ",", p.batch, ",", mat(p.a), ",", mat(p.b), ",", mat(p.d), ",",
-                      align[0], ",", align[1], ",", align[2], ",", p.beta != 0);
+  return absl::StrCat(int(p.compute), ",", int(p.trans_a), int(p.trans_b), ",", p.m, ",", p.n, ",",
+                      p.k, ",", p.batch, ",", mat(p.a), ",", mat(p.b), ",", mat(p.d), ",", align[0],
+                      ",", align[1], ",", align[2], ",", p.beta != 0);
 }
 
 }  // namespace
@@ -224,9 +223,8 @@ absl::StatusOr<CublasLtPlan> PlanCublasLtGemm(const GemmProblem& p) {
             .data = p.out};
   // A weight shared by the batch against contiguous activations: one product
   // of batch * M rows (the columns of cuBLASLt's B and D).
-  if (plan.batch > 1 && p.batch_stride_b == 0 && !p.trans_a &&
-      p.batch_stride_a == p.m * p.lda && p.batch_stride_out == p.m * p.ldo &&
-      p.m * p.batch <= INT_MAX) {
+  if (plan.batch > 1 && p.batch_stride_b == 0 && !p.trans_a && p.batch_stride_a == p.m * p.lda &&
+      p.batch_stride_out == p.m * p.ldo && p.m * p.batch <= INT_MAX) {
     plan.n = p.m * p.batch;
     plan.b.cols = plan.d.cols = uint64_t(plan.n);
     plan.batch = 1;
@@ -238,12 +236,15 @@ absl::StatusOr<CublasLtPlan> PlanCublasLtGemm(const GemmProblem& p) {
 absl::Status LaunchGemmCublasLt(const GemmProblem& p, cudaStream_t stream) {
   LOOM_ASSIGN_OR_RETURN(const CublasLtPlan plan, PlanCublasLtGemm(p));
   if (plan.empty) return absl::OkStatus();
-  int device = -1;
-  if (const cudaError_t err = cudaGetDevice(&device); err != cudaSuccess) {
+  int device = -1, count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err == cudaSuccess && count == 0) err = cudaErrorNoDevice;
+  if (err == cudaSuccess) err = cudaGetDevice(&device);
+  if (err != cudaSuccess) {
     cudaGetLastError();
-    return absl::FailedPreconditionError(
-        absl::StrCat("LaunchGemmCublasLt: no usable CUDA device (cudaGetDevice: ",
-                     cudaGetErrorName(err), ": ", cudaGetErrorString(err), ")"));
+    return absl::FailedPreconditionError(absl::StrCat("LaunchGemmCublasLt: no usable CUDA device (",
+                                                      cudaGetErrorName(err), ": ",
+                                                      cudaGetErrorString(err), ")"));
   }
 
   const uint32_t align[3] = {Alignment(plan.a, plan.batch, ElemSize(plan.a.type)),
@@ -262,9 +263,9 @@ absl::Status LaunchGemmCublasLt(const GemmProblem& p, cudaStream_t stream) {
     if (ws == nullptr) {
       if (const cudaError_t err = cudaMalloc(&ws, kWorkspaceBytes); err != cudaSuccess) {
         ws = nullptr;
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "LaunchGemmCublasLt: cudaMalloc of the ", kWorkspaceBytes >> 20,
-            " MiB workspace failed: ", cudaGetErrorName(err)));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("LaunchGemmCublasLt: cudaMalloc of the ", kWorkspaceBytes >> 20,
+                         " MiB workspace failed: ", cudaGetErrorName(err)));
       }
     }
     workspace = ws;
@@ -274,10 +275,10 @@ absl::Status LaunchGemmCublasLt(const GemmProblem& p, cudaStream_t stream) {
   cublasLtMatmulDesc_t raw_desc = nullptr;
   LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&raw_desc, plan.compute, plan.scale));
   const Desc desc(raw_desc);
-  LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
-      raw_desc, CUBLASLT_MATMUL_DESC_TRANSA, &plan.trans_a, sizeof(plan.trans_a)));
-  LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
-      raw_desc, CUBLASLT_MATMUL_DESC_TRANSB, &plan.trans_b, sizeof(plan.trans_b)));
+  LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_TRANSA,
+                                                             &plan.trans_a, sizeof(plan.trans_a)));
+  LOOM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_TRANSB,
+                                                             &plan.trans_b, sizeof(plan.trans_b)));
   LOOM_ASSIGN_OR_RETURN(const Layout a, MakeLayout(plan.a, plan.batch));
   LOOM_ASSIGN_OR_RETURN(const Layout b, MakeLayout(plan.b, plan.batch));
   LOOM_ASSIGN_OR_RETURN(const Layout d, MakeLayout(plan.d, plan.batch));

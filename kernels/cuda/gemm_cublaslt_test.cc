@@ -116,15 +116,22 @@ void CheckPlan(const Case& c, DType in_dtype, DType out_dtype) {
                             c.trans_a, c.trans_b, " pad ", c.pad, " shared ", c.shared_a,
                             c.shared_b, " beta ", c.beta, " ", DTypeName(in_dtype), "->",
                             DTypeName(out_dtype)));
-  const cudaDataType_t in = in_dtype == DType::kBF16 ? CUDA_R_16BF
+  const cudaDataType_t in = in_dtype == DType::kBF16  ? CUDA_R_16BF
                             : in_dtype == DType::kF64 ? CUDA_R_64F
                                                       : CUDA_R_32F;
-  const cudaDataType_t out = out_dtype == DType::kBF16 ? CUDA_R_16BF
+  const cudaDataType_t out = out_dtype == DType::kBF16  ? CUDA_R_16BF
                              : out_dtype == DType::kF64 ? CUDA_R_64F
                                                         : CUDA_R_32F;
   const size_t in_size = SizeOf(in_dtype), out_size = SizeOf(out_dtype);
-  GemmProblem p{.input = in_dtype, .output = out_dtype, .batch = c.batch, .m = c.m, .n = c.n,
-                .k = c.k, .trans_a = c.trans_a, .trans_b = c.trans_b, .alpha = 0.5f,
+  GemmProblem p{.input = in_dtype,
+                .output = out_dtype,
+                .batch = c.batch,
+                .m = c.m,
+                .n = c.n,
+                .k = c.k,
+                .trans_a = c.trans_a,
+                .trans_b = c.trans_b,
+                .alpha = 0.5f,
                 .beta = c.beta};
   const int64_t a_rows = c.trans_a ? c.k : c.m, a_cols = c.trans_a ? c.m : c.k;
   const int64_t b_rows = c.trans_b ? c.n : c.k, b_cols = c.trans_b ? c.k : c.n;
@@ -169,10 +176,22 @@ TEST(GemmCublasLtPlanTest, SharedWeightFoldsTheBatchIntoOneProduct) {
   const Case c{4, 3, 5, 6, false, true, 0, false, true, 0.0f};
   CheckPlan(c, DType::kBF16, DType::kF32);
   std::vector<float> a(4 * 3 * 6), b(5 * 6), out(4 * 3 * 5);
-  const GemmProblem p{.input = DType::kF32, .output = DType::kF32, .batch = 4, .m = 3, .n = 5,
-                      .k = 6, .a = a.data(), .lda = 6, .batch_stride_a = 18, .b = b.data(),
-                      .ldb = 6, .batch_stride_b = 0, .trans_b = true, .out = out.data(),
-                      .ldo = 5, .batch_stride_out = 15};
+  const GemmProblem p{.input = DType::kF32,
+                      .output = DType::kF32,
+                      .batch = 4,
+                      .m = 3,
+                      .n = 5,
+                      .k = 6,
+                      .a = a.data(),
+                      .lda = 6,
+                      .batch_stride_a = 18,
+                      .b = b.data(),
+                      .ldb = 6,
+                      .batch_stride_b = 0,
+                      .trans_b = true,
+                      .out = out.data(),
+                      .ldo = 5,
+                      .batch_stride_out = 15};
   const absl::StatusOr<CublasLtPlan> plan = PlanCublasLtGemm(p);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->batch, 1);
@@ -185,10 +204,21 @@ TEST(GemmCublasLtPlanTest, SharedWeightFoldsTheBatchIntoOneProduct) {
 
 TEST(GemmCublasLtPlanTest, RejectsBadProblems) {
   float buf[64];
-  const GemmProblem ok{.input = DType::kBF16, .output = DType::kF32, .m = 2, .n = 3, .k = 4,
-                       .a = buf, .lda = 4, .b = buf, .ldb = 3, .out = buf, .ldo = 3};
+  const GemmProblem ok{.input = DType::kBF16,
+                       .output = DType::kF32,
+                       .m = 2,
+                       .n = 3,
+                       .k = 4,
+                       .a = buf,
+                       .lda = 4,
+                       .b = buf,
+                       .ldb = 3,
+                       .out = buf,
+                       .ldo = 3};
   EXPECT_TRUE(PlanCublasLtGemm(ok).ok());
-  auto message = [](const GemmProblem& p) { return std::string(PlanCublasLtGemm(p).status().message()); };
+  auto message = [](const GemmProblem& p) {
+    return std::string(PlanCublasLtGemm(p).status().message());
+  };
   GemmProblem p = ok;
   p.input = DType::kI32;
   EXPECT_THAT(message(p), HasSubstr("input dtype i32 is not one of bf16, f16, f32, f64"));
@@ -222,8 +252,15 @@ TEST(GemmCublasLtTest, RunsOnAGpuOrFailsCleanlyWithoutOne) {
   std::vector<BFloat16> a(m * k), b(n * k);
   for (size_t i = 0; i < a.size(); ++i) a[i] = BFloat16(float(int(i % 7) - 3) / 4);
   for (size_t i = 0; i < b.size(); ++i) b[i] = BFloat16(float(int(i % 5) - 2) / 4);
-  GemmProblem p{.input = DType::kBF16, .output = DType::kF32, .m = m, .n = n, .k = k,
-                .lda = k, .ldb = k, .trans_b = true, .ldo = n};
+  GemmProblem p{.input = DType::kBF16,
+                .output = DType::kF32,
+                .m = m,
+                .n = n,
+                .k = k,
+                .lda = k,
+                .ldb = k,
+                .trans_b = true,
+                .ldo = n};
   if (!HaveGpu()) {
     std::vector<float> out(m * n);
     p.a = a.data();
