@@ -1,0 +1,36 @@
+// cuDNN scaled-dot-product attention behind the same AttentionProblem as our
+// kernels (attention.h): the baseline of the attention benchmark and a
+// selectable alternative at run time (LOOM_ATTENTION=cudnn, see
+// kernel_select.h).
+//
+//   LOOM_RETURN_IF_ERROR(LaunchAttentionForwardCudnn(problem, stream));
+//
+// UNVERIFIED ON A GPU: this machine has none. The graphs (attention_cudnn_graph.h)
+// are tested on the host by an interpreter against the attention reference;
+// their lowering to cuDNN 9 backend descriptors here has only been compiled,
+// linked and reviewed against cudnn_graph.h and NVIDIA's backend API docs.
+// Without a device the launchers fail with FailedPrecondition.
+//
+// Scope: bf16/f16, dense batches (no cu_seqlens: Unimplemented, use our
+// kernels), grouped-query heads, causal masks bottom-right aligned with
+// seqlen_q <= seqlen_k, rows 16-byte aligned. lse is the same [B, H, T] f32
+// log-sum-exp as ours, so a forward from one implementation can feed the
+// backward of the other. The backward ignores AttentionBackwardProblem's
+// workspace: plans, their workspaces and the graph's scratch (rowsum(dO * O),
+// the f32 dQ accumulator) are cached per device and stream.
+#ifndef LOOM_KERNELS_CUDA_ATTENTION_CUDNN_H_
+#define LOOM_KERNELS_CUDA_ATTENTION_CUDNN_H_
+
+#include <cuda_runtime_api.h>
+
+#include "absl/status/status.h"
+#include "kernels/cuda/attention.h"
+
+namespace loom::cuda {
+
+absl::Status LaunchAttentionForwardCudnn(const AttentionProblem& p, cudaStream_t stream);
+absl::Status LaunchAttentionBackwardCudnn(const AttentionBackwardProblem& p, cudaStream_t stream);
+
+}  // namespace loom::cuda
+
+#endif  // LOOM_KERNELS_CUDA_ATTENTION_CUDNN_H_

@@ -1,0 +1,428 @@
+// The cuDNN SDPA graphs, without a GPU: structural validation, and a host
+// interpreter of the backend operations' documented semantics (matmul with
+// head broadcast, pointwise with broadcast, reductions, reshape views, values
+// rounded to each tensor's dtype) that runs the graphs on real data and
+// compares them with the attention reference (attention_reference.h).
+#include "kernels/cuda/attention_cudnn_graph.h"
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/cuda/attention_reference.h"
+#include "runtime/half.h"
+
+namespace loom::cuda::cudnn_graph {
+namespace {
+
+using ::testing::HasSubstr;
+
+double RoundTo(DataType t, double v) {
+  switch (t) {
+    case DataType::kBFloat16:
+      return float(BFloat16(float(v)));
+    case DataType::kHalf:
+      return float(Float16(float(v)));
+    case DataType::kFloat:
+      return float(v);
+    case DataType::kInt32:
+      return std::trunc(v);
+    case DataType::kBoolean:
+      return v != 0 ? 1 : 0;
+  }
+  return v;
+}
+
+// Executes a GraphSpec on host buffers of doubles.
+class Interpreter {
+ public:
+  explicit Interpreter(const GraphSpec& g) : g_(g) {}
+
+  // Binds a caller tensor: element (i0..i3) at buffer[sum(i_d * stride_d)].
+  void Bind(int64_t uid, std::vector<double>* buffer) { bufs_[uid] = {buffer, nullptr}; }
+
+  void Run() {
+    for (const TensorSpec& t : g_.tensors) {
+      if (t.is_virtual || bufs_.contains(t.uid)) continue;
+      if (t.by_value) {
+        Own(t.uid, 1)[0] = t.value;
+      } else {  // scratch (softmax_sum, dQ_accum): sized from dims and strides
+        Own(t.uid, size_t(Extent(t)));
+      }
+    }
+    for (const OpSpec& op : g_.ops) Execute(op);
+  }
+
+  double At(int64_t uid, const std::array<int64_t, 4>& i) const {
+    const TensorSpec& t = *g_.Find(uid);
+    return (*bufs_.at(uid).data)[size_t(Offset(t, i))];
+  }
+
+ private:
+  struct Buffer {
+    std::vector<double>* data;
+    std::shared_ptr<std::vector<double>> owned;
+  };
+
+  static int64_t Offset(const TensorSpec& t, const std::array<int64_t, 4>& i) {
+    int64_t off = 0;
+    for (int d = 0; d < 4; ++d) off += i[d] * t.strides[d];
+    return off;
+  }
+  static int64_t Extent(const TensorSpec& t) {
+    std::array<int64_t, 4> last;
+    for (int d = 0; d < 4; ++d) last[d] = t.dims[d] - 1;
+    return Offset(t, last) + 1;
+  }
+  std::vector<double>& Own(int64_t uid, size_t n) {
+    auto owned = std::make_shared<std::vector<double>>(n, std::nan(""));
+    bufs_[uid] = {owned.get(), owned};
+    return *owned;
+  }
+  template <typename Fn>
+  static void ForEach(const TensorSpec& t, Fn&& fn) {
+    std::array<int64_t, 4> i;
+    for (i[0] = 0; i[0] < t.dims[0]; ++i[0]) {
+      for (i[1] = 0; i[1] < t.dims[1]; ++i[1]) {
+        for (i[2] = 0; i[2] < t.dims[2]; ++i[2]) {
+          for (i[3] = 0; i[3] < t.dims[3]; ++i[3]) fn(i);
+        }
+      }
+    }
+  }
+  double Get(int64_t uid, const std::array<int64_t, 4>& i) const { return At(uid, i); }
+  void Set(const TensorSpec& t, const std::array<int64_t, 4>& i, double v) {
+    (*bufs_.at(t.uid).data)[size_t(Offset(t, i))] = RoundTo(t.dtype, v);
+  }
+
+  void Execute(const OpSpec& op) {
+    const TensorSpec& y = *g_.Find(op.output);
+    if (op.kind == OpKind::kReshape) {  // a view of the same elements
+      bufs_[y.uid] = bufs_.at(op.inputs[0]);
+      return;
+    }
+    if (y.is_virtual) Own(y.uid, size_t(Extent(y)));
+    std::vector<const TensorSpec*> in;
+    for (int64_t u : op.inputs) in.push_back(g_.Find(u));
+    switch (op.kind) {
+      case OpKind::kMatmul: {
+        const TensorSpec &a = *in[0], &b = *in[1];
+        ForEach(y, [&](const std::array<int64_t, 4>& i) {
+          double acc = 0;
+          for (int64_t k = 0; k < a.dims[3]; ++k) {
+            acc += Get(a.uid, {i[0], i[1] / (y.dims[1] / a.dims[1]), i[2], k}) *
+                   Get(b.uid, {i[0], i[1] / (y.dims[1] / b.dims[1]), k, i[3]});
+          }
+          Set(y, i, acc);
+        });
+        break;
+      }
+      case OpKind::kPointwise: {
+        ForEach(y, [&](const std::array<int64_t, 4>& i) {
+          double x[3] = {0, 0, 0};
+          for (size_t n = 0; n < in.size(); ++n) {
+            std::array<int64_t, 4> j;
+            for (int d = 0; d < 4; ++d) j[d] = in[n]->dims[d] == 1 ? 0 : i[d];
+            x[n] = Get(in[n]->uid, j);
+          }
+          Set(y, i, Pointwise(op, x, i));
+        });
+        break;
+      }
+      case OpKind::kReduction: {
+        const TensorSpec& x = *in[0];
+        const bool max = op.reduction == ReductionMode::kMax;
+        ForEach(y, [&](const std::array<int64_t, 4>& i) {
+          Set(y, i, max ? -std::numeric_limits<double>::infinity() : 0.0);
+        });
+        ForEach(x, [&](const std::array<int64_t, 4>& i) {
+          std::array<int64_t, 4> j;
+          for (int d = 0; d < 4; ++d) j[d] = i[d] / (x.dims[d] / y.dims[d]);
+          const double v = Get(x.uid, i), acc = Get(y.uid, j);
+          (*bufs_.at(y.uid).data)[size_t(Offset(y, j))] = max ? std::max(acc, v) : acc + v;
+        });
+        ForEach(y, [&](const std::array<int64_t, 4>& i) { Set(y, i, Get(y.uid, i)); });
+        break;
+      }
+      case OpKind::kReshape:
+        break;
+    }
+  }
+
+  static double Pointwise(const OpSpec& op, const double* x, const std::array<int64_t, 4>& i) {
+    switch (op.pointwise) {
+      case PointwiseMode::kAdd:
+        return x[0] + x[1];
+      case PointwiseMode::kSub:
+        return x[0] - x[1];
+      case PointwiseMode::kMul:
+        return x[0] * x[1];
+      case PointwiseMode::kDiv:
+        return x[0] / x[1];
+      case PointwiseMode::kExp:
+        return std::exp(x[0]);
+      case PointwiseMode::kLog:
+        return std::log(x[0]);
+      case PointwiseMode::kIdentity:
+        return x[0];
+      case PointwiseMode::kGenIndex:
+        return double(i[size_t(op.axis)]);
+      case PointwiseMode::kCmpGe:
+        return x[0] >= x[1];
+      case PointwiseMode::kCmpLt:
+        return x[0] < x[1];
+      case PointwiseMode::kLogicalAnd:
+        return x[0] != 0 && x[1] != 0;
+      case PointwiseMode::kBinarySelect:
+        return x[2] != 0 ? x[0] : x[1];
+    }
+    return std::nan("");
+  }
+
+  const GraphSpec& g_;
+  absl::flat_hash_map<int64_t, Buffer> bufs_;
+};
+
+struct Case {
+  int64_t batch, t, s, h, g, e;
+  bool causal;
+  int64_t pad;  // extra elements per token row (a multiple of 8)
+};
+
+// [B, T, H, E] in memory with token stride H * E + pad; values exact in bf16.
+struct Bthe {
+  int64_t b, t, h, e, pad;
+  std::vector<double> data;
+  BthStrides Strides() const { return {t * (h * e + pad), h * e + pad, e}; }
+  int64_t At(int64_t bi, int64_t ti, int64_t hi, int64_t ei) const {
+    const BthStrides s = Strides();
+    return bi * s.batch + ti * s.token + hi * s.head + ei;
+  }
+  static Bthe Random(int64_t b, int64_t t, int64_t h, int64_t e, int64_t pad, uint64_t seed) {
+    Bthe x{b, t, h, e, pad, std::vector<double>(size_t(b * t * (h * e + pad)), std::nan(""))};
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<int> dist(-64, 64);
+    for (int64_t bi = 0; bi < b; ++bi) {
+      for (int64_t ti = 0; ti < t; ++ti) {
+        for (int64_t hi = 0; hi < h; ++hi) {
+          for (int64_t ei = 0; ei < e; ++ei)
+            x.data[size_t(x.At(bi, ti, hi, ei))] = dist(rng) / 64.0;
+        }
+      }
+    }
+    return x;
+  }
+  std::vector<double> Dense() const {
+    std::vector<double> d;
+    for (int64_t bi = 0; bi < b; ++bi) {
+      for (int64_t ti = 0; ti < t; ++ti) {
+        for (int64_t hi = 0; hi < h; ++hi) {
+          for (int64_t ei = 0; ei < e; ++ei) d.push_back(data[size_t(At(bi, ti, hi, ei))]);
+        }
+      }
+    }
+    return d;
+  }
+  void SetDense(const std::vector<double>& d, DataType round) {
+    size_t n = 0;
+    for (int64_t bi = 0; bi < b; ++bi) {
+      for (int64_t ti = 0; ti < t; ++ti) {
+        for (int64_t hi = 0; hi < h; ++hi) {
+          for (int64_t ei = 0; ei < e; ++ei)
+            data[size_t(At(bi, ti, hi, ei))] = RoundTo(round, d[n++]);
+        }
+      }
+    }
+  }
+};
+
+reference::AttentionShape RefShape(const Case& c, double scale) {
+  reference::AttentionShape a{c.batch, c.t, c.s, c.h, c.g, c.e, c.causal, scale, {}};
+  for (int64_t b = 0; b < c.batch; ++b) a.seqs.push_back({b, 0, c.t, 0, c.s});
+  return a;
+}
+
+AttentionProblem Problem(const Case& c, const Bthe& q, const Bthe& k, const Bthe& v,
+                         const Bthe& o) {
+  return {.dtype = DType::kBF16,
+          .batch = c.batch,
+          .seqlen_q = c.t,
+          .seqlen_k = c.s,
+          .heads = c.h,
+          .kv_heads = c.g,
+          .head_dim = c.e,
+          .q_strides = q.Strides(),
+          .k_strides = k.Strides(),
+          .v_strides = v.Strides(),
+          .out_strides = o.Strides(),
+          .causal = c.causal};
+}
+
+double MaxAbs(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+void ExpectNear(const std::vector<double>& got, const std::vector<double>& want, double rel,
+                const std::string& what) {
+  ASSERT_EQ(got.size(), want.size());
+  const double tol = rel * std::max(1.0, MaxAbs(want));
+  int bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!(std::abs(got[i] - want[i]) <= tol) && ++bad <= 3) {
+      ADD_FAILURE() << what << "[" << i << "] = " << got[i] << ", want " << want[i];
+    }
+  }
+  EXPECT_EQ(bad, 0) << what << " tolerance " << tol;
+}
+
+const Case kCases[] = {
+    {2, 5, 5, 2, 2, 8, true, 0},    // MHA, causal, square
+    {1, 5, 7, 4, 2, 16, true, 8},   // GQA, causal, T < S (bottom-right), padded rows
+    {2, 3, 6, 3, 1, 8, false, 0},   // MQA, full
+    {1, 6, 6, 4, 4, 8, false, 16},  // MHA, full, padded rows
+};
+
+TEST(CudnnSdpaGraphTest, ForwardGraphComputesAttention) {
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(absl::StrCat("B ", c.batch, " T ", c.t, " S ", c.s, " H ", c.h, " G ", c.g, " E ",
+                              c.e, c.causal ? " causal" : " full"));
+    Bthe q = Bthe::Random(c.batch, c.t, c.h, c.e, c.pad, 1);
+    Bthe k = Bthe::Random(c.batch, c.s, c.g, c.e, c.pad, 2);
+    Bthe v = Bthe::Random(c.batch, c.s, c.g, c.e, c.pad, 3);
+    Bthe o = Bthe::Random(c.batch, c.t, c.h, c.e, c.pad, 4);  // overwritten
+    const absl::StatusOr<GraphSpec> g = BuildSdpaForwardGraph(Problem(c, q, k, v, o));
+    ASSERT_TRUE(g.ok()) << g.status();
+    ASSERT_TRUE(ValidateGraph(*g).ok()) << ValidateGraph(*g);
+    std::vector<double> lse(size_t(c.batch * c.h * c.t), std::nan(""));
+    Interpreter run(*g);
+    run.Bind(kQ, &q.data);
+    run.Bind(kK, &k.data);
+    run.Bind(kV, &v.data);
+    run.Bind(kO, &o.data);
+    run.Bind(kStats, &lse);
+    run.Run();
+
+    std::vector<double> want_o, want_lse;
+    reference::AttentionForward(RefShape(c, 1 / std::sqrt(double(c.e))), q.Dense(), k.Dense(),
+                                v.Dense(), &want_o, &want_lse);
+    ExpectNear(lse, want_lse, 1e-5, "lse");
+    ExpectNear(o.Dense(), want_o, 1e-2, "O");  // P and O are rounded to bf16
+  }
+}
+
+TEST(CudnnSdpaGraphTest, BackwardGraphComputesGradients) {
+  for (const Case& c : kCases) {
+    for (bool deterministic : {false, true}) {
+      SCOPED_TRACE(absl::StrCat("B ", c.batch, " T ", c.t, " S ", c.s, " H ", c.h, " G ", c.g,
+                                " E ", c.e, c.causal ? " causal" : " full",
+                                deterministic ? " deterministic" : ""));
+      Bthe q = Bthe::Random(c.batch, c.t, c.h, c.e, c.pad, 5);
+      Bthe k = Bthe::Random(c.batch, c.s, c.g, c.e, c.pad, 6);
+      Bthe v = Bthe::Random(c.batch, c.s, c.g, c.e, c.pad, 7);
+      Bthe d_o = Bthe::Random(c.batch, c.t, c.h, c.e, c.pad, 8);
+      const reference::AttentionShape shape = RefShape(c, 1 / std::sqrt(double(c.e)));
+      std::vector<double> out, lse;
+      reference::AttentionForward(shape, q.Dense(), k.Dense(), v.Dense(), &out, &lse);
+      Bthe o = d_o;
+      o.SetDense(out, DataType::kBFloat16);  // as the forward stored it
+      Bthe dq = q, dk = k, dv = v;           // overwritten
+      AttentionBackwardProblem bp{.fwd = Problem(c, q, k, v, o), .deterministic = deterministic};
+      const absl::StatusOr<GraphSpec> g = BuildSdpaBackwardGraph(bp);
+      ASSERT_TRUE(g.ok()) << g.status();
+      ASSERT_TRUE(ValidateGraph(*g).ok()) << ValidateGraph(*g);
+      Interpreter run(*g);
+      run.Bind(kQ, &q.data);
+      run.Bind(kK, &k.data);
+      run.Bind(kV, &v.data);
+      run.Bind(kO, &o.data);
+      run.Bind(kDO, &d_o.data);
+      run.Bind(kStats, &lse);
+      run.Bind(kDQ, &dq.data);
+      run.Bind(kDK, &dk.data);
+      run.Bind(kDV, &dv.data);
+      run.Run();
+
+      const reference::AttentionGrads want =
+          reference::AttentionBackward(shape, q.Dense(), k.Dense(), v.Dense(), d_o.Dense());
+      ExpectNear(dq.Dense(), want.dq, 2e-2, "dQ");
+      ExpectNear(dk.Dense(), want.dk, 2e-2, "dK");
+      ExpectNear(dv.Dense(), want.dv, 2e-2, "dV");
+      size_t scratch = 0;
+      for (const ScratchSpec& s : g->scratch) scratch += s.bytes;
+      EXPECT_EQ(scratch, size_t(c.batch * c.h * c.t) * 4 * (deterministic ? 1 : 1 + c.e));
+    }
+  }
+}
+
+TEST(CudnnSdpaGraphTest, CausalSquareGraphHasNoDiagonalShift) {
+  Bthe q = Bthe::Random(1, 4, 2, 8, 0, 1), k = q, v = q, o = q;
+  const Case c{1, 4, 4, 2, 2, 8, true, 0};
+  const absl::StatusOr<GraphSpec> g = BuildSdpaForwardGraph(Problem(c, q, k, v, o));
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->Find(kSeqKvShift), nullptr);
+  const Case shifted{1, 3, 4, 2, 2, 8, true, 0};
+  const absl::StatusOr<GraphSpec> g2 = BuildSdpaForwardGraph(Problem(shifted, q, k, v, o));
+  ASSERT_TRUE(g2.ok());
+  ASSERT_NE(g2->Find(kSeqKvShift), nullptr);
+  EXPECT_EQ(g2->Find(kSeqKvShift)->value, 4);
+  EXPECT_EQ(g2->Find(kSeqQShift)->value, 3);
+}
+
+TEST(CudnnSdpaGraphTest, RejectsWhatCudnnCannotRun) {
+  Bthe x = Bthe::Random(1, 4, 2, 8, 0, 1);
+  const AttentionProblem ok = Problem({1, 4, 4, 2, 2, 8, true, 0}, x, x, x, x);
+  auto message = [](const AttentionProblem& p) {
+    return std::string(BuildSdpaForwardGraph(p).status().message());
+  };
+  AttentionProblem p = ok;
+  p.dtype = DType::kF32;
+  EXPECT_THAT(message(p), HasSubstr("dtype f32; cuDNN's flash attention takes bf16 or f16"));
+  p = ok;
+  const int32_t cu[2] = {0, 4};
+  p.cu_seqlens_q = p.cu_seqlens_k = cu;
+  EXPECT_THAT(message(p), HasSubstr("varlen (cu_seqlens) is not supported by the cuDNN path"));
+  p = ok;
+  p.seqlen_q = 5;
+  EXPECT_THAT(message(p), HasSubstr("causal with seqlen_q 5 > seqlen_k 4"));
+  p = ok;
+  p.head_dim = 12;
+  EXPECT_THAT(message(p), HasSubstr("head_dim 12"));
+  p = ok;
+  p.heads = 3;
+  EXPECT_THAT(message(p), HasSubstr("heads 3 is not a multiple of kv_heads 2"));
+  p = ok;
+  p.q_strides.token = 20;
+  EXPECT_THAT(message(p), HasSubstr("multiples of 8 elements"));
+  EXPECT_TRUE(absl::IsUnimplemented(BuildSdpaBackwardGraph({.fwd = p}).status()));
+}
+
+TEST(CudnnSdpaGraphTest, ValidationCatchesBrokenGraphs) {
+  Bthe x = Bthe::Random(1, 4, 2, 8, 0, 1);
+  const absl::StatusOr<GraphSpec> good =
+      BuildSdpaForwardGraph(Problem({1, 4, 4, 2, 2, 8, true, 0}, x, x, x, x));
+  ASSERT_TRUE(good.ok());
+  GraphSpec g = *good;
+  g.ops.erase(g.ops.begin() + 1);  // the scale: its output is read but never produced
+  EXPECT_THAT(std::string(ValidateGraph(g).message()), HasSubstr("before it is produced"));
+  g = *good;
+  g.tensors.push_back(g.tensors.front());
+  EXPECT_THAT(std::string(ValidateGraph(g).message()), HasSubstr("is not unique"));
+  g = *good;
+  g.ops.back().inputs = {g.ops.back().inputs[1], g.ops.back().inputs[0]};  // V x P
+  EXPECT_THAT(std::string(ValidateGraph(g).message()), HasSubstr("matmul dims disagree"));
+  g = *good;
+  g.ops.push_back(g.ops.back());  // O written twice
+  EXPECT_THAT(std::string(ValidateGraph(g).message()), HasSubstr("written twice"));
+}
+
+}  // namespace
+}  // namespace loom::cuda::cudnn_graph
