@@ -108,6 +108,11 @@ LlamaModel::LlamaModel(const LlamaConfig& c, DType dtype, Device device) {
   norm_ = &RegisterModule(
       "norm", std::make_unique<nn::RmsNorm>(c.hidden_size, c.rms_norm_eps, dtype, device));
   inv_freq_ = RopeInvFreq(c.head_size(), c.rope_theta);
+  if (device != inv_freq_.device()) {  // computed on the host; RoPE needs it beside q and k
+    absl::StatusOr<Tensor> moved = inv_freq_.CopyTo(device);
+    LOOM_CHECK_OK(moved.status());
+    inv_freq_ = *moved;
+  }
 }
 
 Tensor LlamaModel::Forward(const Tensor& ids_BT, const LlamaInputs& in) {
@@ -159,6 +164,11 @@ Tensor LlamaForCausalLM::Forward(const Tensor& ids_BT, const LlamaInputs& in) {
   LlamaInputs inputs = in;
   if (!inputs.position_ids.defined()) {
     inputs.position_ids = DefaultPositionIds(ids_BT.size(0), ids_BT.size(1));
+    if (ids_BT.device() != inputs.position_ids.device()) {
+      absl::StatusOr<Tensor> moved = inputs.position_ids.CopyTo(ids_BT.device());
+      LOOM_CHECK_OK(moved.status());
+      inputs.position_ids = *moved;
+    }
   }
   Tensor h_BTD = model_->Forward(ids_BT, inputs);
   if (lm_head_ != nullptr) return lm_head_->Forward(h_BTD);
