@@ -14,19 +14,36 @@
 // Schedules: f32 cases run under the thread-random policy, bf16 under
 // warp-serial, f64 under thread-random with another seed (the kernel tests
 // cover policies and seeds in depth; here they vary across the suite).
+//
+// The same source builds backend_parity_gpu_test against the real backend
+// (:cuda_backend, nvcc kernels): on a machine with a GPU it runs the same
+// comparisons there; without one it checks that CUDA tensors fail cleanly.
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kernels/cuda/emulated_device.h"
-#include "kernels/emu/emulator.h"
 #include "model/llama.h"
+#include "runtime/backend.h"
 #include "runtime/ops/ops.h"
 #include "runtime/testing/op_harness.h"
 
+#if defined(LOOM_CUDA_EMULATION)
+#include "kernels/cuda/emulated_device.h"
+#include "kernels/emu/emulator.h"
+#else
+#include "runtime/cuda/device.h"
+#endif
+
 namespace loom {
 namespace {
+
+#if defined(LOOM_CUDA_EMULATION)
+bool CudaUsable() { return cuda_emu::EmulatedDeviceRegistered(); }
+#else
+bool CudaUsable() { return cuda::IsAvailable(); }
+#endif
 
 using testing::AllOpCases;
 using testing::Inputs;
@@ -47,16 +64,24 @@ double Tolerance(DType dtype) {
   }
 }
 
-emu::Options ScheduleFor(DType dtype) {
-  switch (dtype) {
-    case DType::kBF16:
-      return {.policy = emu::Policy::kWarpSerial, .seed = 2};
-    case DType::kF64:
-      return {.policy = emu::Policy::kThreadRandom, .seed = 3};
-    default:
-      return {.policy = emu::Policy::kThreadRandom, .seed = 1};
+// The emulator's schedule for a dtype's runs (nothing to set on a GPU).
+class Schedule {
+ public:
+  explicit Schedule(DType dtype)
+#if defined(LOOM_CUDA_EMULATION)
+      : options_(dtype == DType::kBF16 ? emu::Options{.policy = emu::Policy::kWarpSerial, .seed = 2}
+                 : dtype == DType::kF64
+                     ? emu::Options{.policy = emu::Policy::kThreadRandom, .seed = 3}
+                     : emu::Options{.policy = emu::Policy::kThreadRandom, .seed = 1})
+#endif
+  {
   }
-}
+
+ private:
+#if defined(LOOM_CUDA_EMULATION)
+  emu::ScopedOptions options_;
+#endif
+};
 
 Tensor ToDevice(const Tensor& t, Device device) {
   absl::StatusOr<Tensor> d = t.CopyTo(device);
@@ -104,7 +129,7 @@ void ExpectMatches(const Tensor& cuda, const Tensor& cpu, double tol, const std:
 TEST_P(BackendParityTest, CudaMatchesCpu) {
   const OpCase& c = GetParam().c;
   const DType dtype = GetParam().dtype;
-  const emu::ScopedOptions schedule(ScheduleFor(dtype));
+  const Schedule schedule(dtype);
   Inputs cpu_in = c.make_inputs(dtype), cuda_in;
   for (const Tensor& t : cpu_in) cuda_in.push_back(t.defined() ? ToDevice(t, kCuda) : t);
   for (int i : c.grad_inputs) {
@@ -137,6 +162,7 @@ TEST_P(BackendParityTest, CudaMatchesCpu) {
 
 std::vector<ParityCase> AllParityCases() {
   std::vector<ParityCase> all;
+  if (!CudaUsable()) return all;  // see CudaDeviceTest below
   for (const OpCase& c : AllOpCases()) {
     for (DType dtype : {DType::kF32, DType::kBF16, DType::kF64}) all.push_back({c, dtype});
   }
@@ -153,6 +179,22 @@ std::string ParityName(const ::testing::TestParamInfo<ParityCase>& info) {
 
 INSTANTIATE_TEST_SUITE_P(AllOps, BackendParityTest, ::testing::ValuesIn(AllParityCases()),
                          ParityName);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BackendParityTest);
+
+// What a build against the real backend checks on a machine without a GPU:
+// the backend is registered, and CUDA tensors fail with the reason instead
+// of running anything. (The emulated build always has its device.)
+TEST(CudaDeviceTest, UsableOrFailsCleanly) {
+  EXPECT_TRUE(HasBackend(DeviceType::kCUDA));
+  absl::StatusOr<Tensor> t = Tensor::TryEmpty({4}, DType::kF32, kCuda);
+  if (CudaUsable()) {
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_EQ(t->device(), kCuda);
+  } else {
+    ASSERT_FALSE(t.ok());
+    EXPECT_THAT(std::string(t.status().message()), ::testing::HasSubstr("cuda:0 is not usable"));
+  }
+}
 
 // ---- A tiny Llama on both devices.
 
@@ -174,7 +216,7 @@ class LlamaParityTest : public ::testing::TestWithParam<std::pair<DType, bool>> 
 
 TEST_P(LlamaParityTest, ForwardAndBackwardMatchTheCpu) {
   const auto [dtype, tied] = GetParam();
-  const emu::ScopedOptions schedule(ScheduleFor(dtype));
+  const Schedule schedule(dtype);
   LlamaForCausalLM cpu(TinyLlama(tied), dtype, Device::CPU());
   LlamaForCausalLM cuda(TinyLlama(tied), dtype, kCuda);
   cpu.InitWeights(17);
@@ -212,13 +254,17 @@ TEST_P(LlamaParityTest, ForwardAndBackwardMatchTheCpu) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    DTypes, LlamaParityTest,
-    ::testing::Values(std::pair{DType::kF32, false}, std::pair{DType::kF32, true},
-                      std::pair{DType::kBF16, false}, std::pair{DType::kF64, false}),
-    [](const ::testing::TestParamInfo<std::pair<DType, bool>>& info) {
-      return std::string(DTypeName(info.param.first)) + (info.param.second ? "_tied" : "_untied");
-    });
+std::vector<std::pair<DType, bool>> LlamaVariants() {
+  if (!CudaUsable()) return {};
+  return {{DType::kF32, false}, {DType::kF32, true}, {DType::kBF16, false}, {DType::kF64, false}};
+}
+
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(LlamaParityTest);
+INSTANTIATE_TEST_SUITE_P(DTypes, LlamaParityTest, ::testing::ValuesIn(LlamaVariants()),
+                         [](const ::testing::TestParamInfo<std::pair<DType, bool>>& info) {
+                           return std::string(DTypeName(info.param.first)) +
+                                  (info.param.second ? "_tied" : "_untied");
+                         });
 
 }  // namespace
 }  // namespace loom

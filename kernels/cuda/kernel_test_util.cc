@@ -36,6 +36,8 @@ HostBuffer& HostBuffer::operator=(const HostBuffer& other) {
 }
 
 double HostBuffer::Get(int64_t i) const {
+  // A bool byte may hold the 0xFF poison, which is no valid bool: read the byte.
+  if (dtype_ == DType::kBool) return static_cast<const uint8_t*>(data_)[i] != 0 ? 1.0 : 0.0;
   return DispatchDType(dtype_, [&](auto tag) {
     using T = decltype(tag);
     return ToDouble(static_cast<const T*>(data_)[i]);
