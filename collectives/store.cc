@@ -311,4 +311,21 @@ absl::StatusOr<std::vector<int>> Store::DeadRanks() const {
 
 absl::Status Store::Goodbye() const { return conn_->Call({"bye"}).status(); }
 
+absl::Status ArriveAndWait(const Store& store, const std::string& tag, int rank, int size,
+                           absl::Duration timeout, const std::string& what,
+                           const std::string& value) {
+  LOOM_RETURN_IF_ERROR(store.Set(absl::StrCat(tag, "/", rank), value));
+  std::vector<std::string> keys;
+  for (int r = 0; r < size; ++r) keys.push_back(absl::StrCat(tag, "/", r));
+  absl::Status st = store.Wait(keys, timeout);
+  if (st.code() != absl::StatusCode::kDeadlineExceeded) return st;
+  LOOM_ASSIGN_OR_RETURN(std::vector<std::string> missing, store.Missing(keys));
+  std::vector<std::string> ranks;
+  for (const std::string& k : missing) ranks.push_back(k.substr(tag.size() + 1));
+  return absl::DeadlineExceededError(absl::StrFormat(
+      "%s: rank%s %s of %d did not arrive within %s (store %s)", what,
+      ranks.size() == 1 ? "" : "s", absl::StrJoin(ranks, ", "), size,
+      absl::FormatDuration(timeout), store.server_address()));
+}
+
 }  // namespace loom::collectives

@@ -94,6 +94,12 @@ class Store {
   std::string prefix_;
 };
 
+// Sets "<tag>/<rank>" = `value` and waits until all `size` ranks did; DeadlineExceeded names
+// `what` and the ranks still missing: "rendezvous of 'world': ranks 2, 3 of 4 did not arrive".
+absl::Status ArriveAndWait(const Store& store, const std::string& tag, int rank, int size,
+                           absl::Duration timeout, const std::string& what,
+                           const std::string& value = "");
+
 }  // namespace loom::collectives
 
 #endif  // LOOM_COLLECTIVES_STORE_H_
