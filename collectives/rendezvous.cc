@@ -175,7 +175,12 @@ absl::StatusOr<std::unique_ptr<World>> World::Join(const DistEnv& env,
 
 World::~World() {
   comm_.reset();  // ends with a barrier of the world
-  if (!store_ || !joined_) return;
+  if (!joined_) {
+    // A failed join: keep rank 0's store up a moment so the others can still name what is
+    // missing instead of seeing the store vanish.
+    if (server_) absl::SleepFor(absl::Seconds(1));
+    return;
+  }
   if (!server_) {
     (void)store_->Goodbye();  // first: leaving is not dying
     (void)store_->Set(absl::StrCat("rdzv/left/", env_.rank), "");
