@@ -189,7 +189,15 @@ World::~World() {
     std::vector<std::string> keys;
     for (int r = 0; r < env_.world_size; ++r) keys.push_back(absl::StrCat("rdzv/left/", r));
     (void)store_->Set(absl::StrCat("rdzv/left/0"), "");
-    (void)store_->Wait(keys, absl::Seconds(10));
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      absl::StatusOr<std::vector<std::string>> missing = store_->Missing(keys);
+      absl::StatusOr<std::vector<int>> dead = store_->DeadRanks();
+      if (!missing.ok() || !dead.ok()) break;
+      // Dead ranks never leave; everyone else has.
+      if (missing->size() <= dead->size()) break;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
   }
   store_.reset();
   server_.reset();

@@ -30,6 +30,7 @@ void Watchdog::Begin(const OpDescriptor& op) {
   std::lock_guard<std::mutex> lock(mu_);
   current_ = op;
   running_ = true;
+  reported_ = false;
   started_ = absl::Now();
   ++version_;
 }
@@ -52,29 +53,58 @@ void Watchdog::Publish() {
   (void)store_.Set(absl::StrCat("progress/", options_.rank), value);
 }
 
+std::vector<int> Watchdog::DeadMembers() {
+  std::vector<int> out;
+  absl::StatusOr<std::vector<int>> dead = store_.DeadRanks();
+  if (!dead.ok()) return out;
+  for (int g : *dead) {
+    for (int r = 0; r < int(options_.global_ranks.size()); ++r) {
+      if (options_.global_ranks[size_t(r)] == g && r != options_.rank) out.push_back(r);
+    }
+  }
+  return out;
+}
+
+void Watchdog::ReportAndExit(const OpDescriptor& op, const absl::Status& why,
+                             absl::Duration elapsed) {
+  const absl::Status report = FailureReport(op, why, elapsed);
+  std::fprintf(stderr, "watchdog: %s\n", std::string(report.message()).c_str());
+  std::fflush(stderr);
+  if (abort_) abort_();
+  if (options_.exit_on_hang) _exit(kHangExitCode);
+}
+
 void Watchdog::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.publish_interval));
     if (stop_) break;
-    const bool hung = running_ && absl::Now() - started_ > options_.timeout + options_.hang_grace;
+    const absl::Time now = absl::Now();
+    const absl::Duration elapsed = now - started_;
+    const bool active = running_ && !reported_;
+    const bool hung = active && elapsed > options_.timeout + options_.hang_grace;
+    const bool check_peers = active && elapsed > options_.dead_peer_check_after &&
+                             now - last_peer_check_ >= absl::Seconds(1);
+    if (check_peers) last_peer_check_ = now;
     const OpDescriptor op = current_;
-    const absl::Duration elapsed = absl::Now() - started_;
     lock.unlock();
     Publish();
     if (hung) {
-      absl::Status report = FailureReport(
-          op, absl::DeadlineExceededError("the operation ignored its own timeout (watchdog)"),
-          elapsed);
-      std::fprintf(stderr, "watchdog: %s\n", std::string(report.message()).c_str());
-      std::fflush(stderr);
-      if (abort_) abort_();
-      if (options_.exit_on_hang) _exit(kHangExitCode);
-      lock.lock();
-      running_ = false;  // reported once
-      continue;
+      ReportAndExit(op, absl::DeadlineExceededError("the operation ignored its own timeout"),
+                    elapsed);
+    } else if (check_peers) {
+      const std::vector<int> dead = DeadMembers();
+      if (!dead.empty()) {
+        ReportAndExit(op,
+                      absl::UnavailableError(absl::StrCat(
+                          "rank ", dead[0], " of the group died while this operation ran")),
+                      elapsed);
+      }
     }
     lock.lock();
+    if ((hung || check_peers) && current_.seq == op.seq && !options_.exit_on_hang) {
+      reported_ = reported_ || hung;
+    }
   }
 }
 
@@ -130,6 +160,10 @@ absl::Status Watchdog::FailureReport(const OpDescriptor& op, const absl::Status&
         absl::StrCat("rank ", options_.rank, " of '", options_.group, "': ", error.message()));
   }
   Publish();
+  // Peers publish their progress every publish_interval: after a fast failure (a peer's
+  // connection closed) give them time to show the op they are in, or "did not arrive" lies.
+  const absl::Duration settle = 3 * options_.publish_interval - elapsed;
+  if (settle > absl::ZeroDuration()) absl::SleepFor(settle);
   const std::vector<std::string> missing = MissingPeers(op.seq, /*wait_for_death=*/true);
   std::string text = absl::StrFormat(
       "collective failed on group '%s' (%d ranks) at rank %d: %s, %s, after %s: %s", options_.group,

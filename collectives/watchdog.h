@@ -1,6 +1,7 @@
 // The watchdog of one communicator: publishes this rank's progress (sequence number and op) to
 // the group's store, builds failure reports that say which peers did not arrive, and is the
-// backstop that ends the process when an operation hangs past its timeout.
+// backstop that ends the process when an operation hangs past its timeout or a member of the
+// group died while an operation is in flight.
 //
 //   Watchdog dog(group_store, {.group = "world", .rank = r, .global_ranks = {...},
 //                              .timeout = absl::Seconds(300)}, [&] { AbortBackend(); });
@@ -38,6 +39,9 @@ struct WatchdogOptions {
   bool exit_on_hang = true;
   absl::Duration hang_grace = absl::Seconds(10);
   absl::Duration publish_interval = absl::Milliseconds(100);
+  // While an op has run longer than this, ask the store every second whether a member died;
+  // if one did, report and exit (Gloo notices a dead peer only on the pairs it is using).
+  absl::Duration dead_peer_check_after = absl::Milliseconds(500);
 };
 
 class Watchdog {
@@ -63,6 +67,9 @@ class Watchdog {
  private:
   void Loop();
   void Publish();
+  // Group ranks (not me) whose process died, per the store.
+  std::vector<int> DeadMembers();
+  void ReportAndExit(const OpDescriptor& op, const absl::Status& why, absl::Duration elapsed);
 
   Store store_;
   WatchdogOptions options_;
@@ -74,6 +81,8 @@ class Watchdog {
   bool running_ = false;  // an op is in flight
   OpDescriptor current_;
   absl::Time started_;
+  absl::Time last_peer_check_ = absl::InfinitePast();
+  bool reported_ = false;  // this op's hang or dead peer was reported
   uint64_t version_ = 0, published_version_ = 0;
   std::thread thread_;
 };
