@@ -75,8 +75,8 @@ absl::Status RunCollectiveCases(Communicator& comm, const std::vector<DType>& dt
         for (int q = 0; q < n; ++q) per_rank.push_back(CaseValue(q, i, int(op)));
         want[size_t(i)] = Reduce(per_rank, op, dtype);
       }
-      LOOM_RETURN_IF_ERROR(Compare(absl::StrFormat("all_reduce(%s)", ReduceOpName(op)).c_str(),
-                                   dtype, t, want));
+      LOOM_RETURN_IF_ERROR(
+          Compare(absl::StrFormat("all_reduce(%s)", ReduceOpName(op)).c_str(), dtype, t, want));
     }
 
     // ---- All-gather, equal sizes.
@@ -119,8 +119,8 @@ absl::Status RunCollectiveCases(Communicator& comm, const std::vector<DType>& dt
         for (int q = 0; q < n; ++q) per_rank.push_back(CaseValue(q, r * chunk + i, 20 + int(op)));
         want[size_t(i)] = Reduce(per_rank, op, dtype);
       }
-      LOOM_RETURN_IF_ERROR(Compare(
-          absl::StrFormat("reduce_scatter(%s)", ReduceOpName(op)).c_str(), dtype, out, want));
+      LOOM_RETURN_IF_ERROR(Compare(absl::StrFormat("reduce_scatter(%s)", ReduceOpName(op)).c_str(),
+                                   dtype, out, want));
     }
 
     // ---- Broadcast from the last rank.

@@ -15,7 +15,7 @@ namespace loom::collectives {
 
 inline const std::vector<DType>& CollectiveDTypes() {
   static const std::vector<DType> kAll = {DType::kF32, DType::kBF16, DType::kF16,
-                                          DType::kI32, DType::kI64, DType::kF64};
+                                          DType::kI32, DType::kI64,  DType::kF64};
   return kAll;
 }
 

@@ -7,15 +7,24 @@ namespace loom::collectives {
 
 const char* OpKindName(OpKind kind) {
   switch (kind) {
-    case OpKind::kAllReduce: return "all_reduce";
-    case OpKind::kAllGather: return "all_gather";
-    case OpKind::kAllGatherUneven: return "all_gather_uneven";
-    case OpKind::kReduceScatter: return "reduce_scatter";
-    case OpKind::kBroadcast: return "broadcast";
-    case OpKind::kBarrier: return "barrier";
-    case OpKind::kSplit: return "split";
-    case OpKind::kSend: return "send";
-    case OpKind::kRecv: return "recv";
+    case OpKind::kAllReduce:
+      return "all_reduce";
+    case OpKind::kAllGather:
+      return "all_gather";
+    case OpKind::kAllGatherUneven:
+      return "all_gather_uneven";
+    case OpKind::kReduceScatter:
+      return "reduce_scatter";
+    case OpKind::kBroadcast:
+      return "broadcast";
+    case OpKind::kBarrier:
+      return "barrier";
+    case OpKind::kSplit:
+      return "split";
+    case OpKind::kSend:
+      return "send";
+    case OpKind::kRecv:
+      return "recv";
   }
   return "unknown_op";
 }
@@ -80,14 +89,13 @@ absl::Status CompareDescriptors(const OpDescriptor& mine, int my_rank,
   return absl::OkStatus();
 }
 
-absl::Status CompareP2P(const OpDescriptor& mine, int my_rank, const OpDescriptor& theirs,
-                        int peer, const std::string& group) {
-  const bool complementary =
-      theirs.magic == kDescriptorMagic &&
-      ((mine.kind == OpKind::kSend && theirs.kind == OpKind::kRecv) ||
-       (mine.kind == OpKind::kRecv && theirs.kind == OpKind::kSend)) &&
-      theirs.root == my_rank && mine.dtype == theirs.dtype && mine.count == theirs.count &&
-      mine.seq == theirs.seq;
+absl::Status CompareP2P(const OpDescriptor& mine, int my_rank, const OpDescriptor& theirs, int peer,
+                        const std::string& group) {
+  const bool complementary = theirs.magic == kDescriptorMagic &&
+                             ((mine.kind == OpKind::kSend && theirs.kind == OpKind::kRecv) ||
+                              (mine.kind == OpKind::kRecv && theirs.kind == OpKind::kSend)) &&
+                             theirs.root == my_rank && mine.dtype == theirs.dtype &&
+                             mine.count == theirs.count && mine.seq == theirs.seq;
   if (complementary) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrFormat(
       "mismatched point-to-point on group '%s': rank %d called %s but rank %d called %s", group,
@@ -101,13 +109,15 @@ bool IsCollectiveDType(DType dtype) {
     case DType::kBF16:
     case DType::kF16:
     case DType::kI32:
-    case DType::kI64: return true;
-    default: return false;
+    case DType::kI64:
+      return true;
+    default:
+      return false;
   }
 }
 
-absl::Status CheckTensor(const char* op, const char* role, const Tensor& t,
-                         DeviceType device_type, const char* backend) {
+absl::Status CheckTensor(const char* op, const char* role, const Tensor& t, DeviceType device_type,
+                         const char* backend) {
   if (!t.defined()) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: %s is an undefined tensor", op, role));
   }
@@ -124,9 +134,9 @@ absl::Status CheckTensor(const char* op, const char* role, const Tensor& t,
                         std::string(DTypeName(t.dtype()))));
   }
   if (!t.is_contiguous()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %s %s is not contiguous (strides %s); pass a contiguous copy", op, role,
-        t.ShapeString(), DimsString(t.strides())));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %s %s is not contiguous (strides %s); pass a contiguous copy", op,
+                        role, t.ShapeString(), DimsString(t.strides())));
   }
   return absl::OkStatus();
 }
@@ -134,8 +144,8 @@ absl::Status CheckTensor(const char* op, const char* role, const Tensor& t,
 absl::Status CheckReduce(const char* op, DType dtype, ReduceOp reduce) {
   if (reduce == ReduceOp::kAvg && !IsFloating(dtype)) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: avg of %s tensors is not supported (integer division would truncate); use sum",
-        op, std::string(DTypeName(dtype))));
+        "%s: avg of %s tensors is not supported (integer division would truncate); use sum", op,
+        std::string(DTypeName(dtype))));
   }
   return absl::OkStatus();
 }

@@ -43,8 +43,8 @@ struct OpDescriptor {
   uint8_t has_tensor = 0;
   int32_t root = -1;  // broadcast root; point to point: the peer
   uint64_t seq = 0;
-  int64_t count = 0;      // input elements
-  int64_t out_count = 0;  // output elements
+  int64_t count = 0;         // input elements
+  int64_t out_count = 0;     // output elements
   uint64_t counts_hash = 0;  // uneven all-gather: hash of the counts vector
 };
 
@@ -61,13 +61,13 @@ absl::Status CompareDescriptors(const OpDescriptor& mine, int my_rank,
                                 const std::vector<OpDescriptor>& all, const std::string& group);
 // Point to point: my send must meet the peer's recv of the same dtype and count (and the
 // reverse), at the same pair sequence number.
-absl::Status CompareP2P(const OpDescriptor& mine, int my_rank, const OpDescriptor& theirs,
-                        int peer, const std::string& group);
+absl::Status CompareP2P(const OpDescriptor& mine, int my_rank, const OpDescriptor& theirs, int peer,
+                        const std::string& group);
 
 bool IsCollectiveDType(DType dtype);
 // Defined, contiguous, of a supported dtype and on `device_type`; errors name op, role, backend.
-absl::Status CheckTensor(const char* op, const char* role, const Tensor& t,
-                         DeviceType device_type, const char* backend);
+absl::Status CheckTensor(const char* op, const char* role, const Tensor& t, DeviceType device_type,
+                         const char* backend);
 // Integer dtypes have no average (truncating silently would be a trap).
 absl::Status CheckReduce(const char* op, DType dtype, ReduceOp reduce);
 absl::Status CheckPeer(const char* op, int peer, int size, int rank);

@@ -44,9 +44,9 @@ int Main() {
     if (comm.size() == 8) {
       absl::StatusOr<std::unique_ptr<DeviceMesh>> mesh = DeviceMesh::Create(comm, {2, 2, 2, 1});
       if (!mesh.ok()) return Fail(mesh.status());
-      for (std::vector<MeshDim> dims :
-           {std::vector<MeshDim>{MeshDim::kCp}, {MeshDim::kDpShard, MeshDim::kCp},
-            {MeshDim::kDpReplicate, MeshDim::kDpShard}}) {
+      for (std::vector<MeshDim> dims : {std::vector<MeshDim>{MeshDim::kCp},
+                                        {MeshDim::kDpShard, MeshDim::kCp},
+                                        {MeshDim::kDpReplicate, MeshDim::kDpShard}}) {
         absl::StatusOr<Communicator*> g = (*mesh)->Group(dims);
         if (!g.ok()) return Fail(g.status());
         if (absl::Status st = RunCollectiveCases(**g, {DType::kF32, DType::kBF16}); !st.ok()) {

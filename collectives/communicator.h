@@ -94,7 +94,7 @@ class Communicator {
   virtual int rank() const = 0;
   virtual int size() const = 0;
   virtual const std::string& name() const = 0;
-  virtual const char* backend() const = 0;    // "gloo", "nccl"
+  virtual const char* backend() const = 0;     // "gloo", "nccl"
   virtual DeviceType device_type() const = 0;  // where tensors must live
   // Global (world) rank of each member, indexed by rank in this communicator.
   virtual const std::vector<int>& global_ranks() const = 0;

@@ -20,11 +20,16 @@ void Binary(T* out, const T* a, const T* b, int64_t n, ReduceOp op) {
 template <typename Fn>
 void DispatchAccumulator(DType acc, Fn&& fn) {
   switch (acc) {
-    case DType::kF32: return fn(float{});
-    case DType::kF64: return fn(double{});
-    case DType::kI32: return fn(int32_t{});
-    case DType::kI64: return fn(int64_t{});
-    default: LOOM_CHECK(false, "not an accumulator dtype: %s", std::string(DTypeName(acc)));
+    case DType::kF32:
+      return fn(float{});
+    case DType::kF64:
+      return fn(double{});
+    case DType::kI32:
+      return fn(int32_t{});
+    case DType::kI64:
+      return fn(int64_t{});
+    default:
+      LOOM_CHECK(false, "not an accumulator dtype: %s", std::string(DTypeName(acc)));
   }
 }
 

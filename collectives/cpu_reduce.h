@@ -25,8 +25,7 @@ void FromAccumulator(DType dtype, const void* acc, void* dst, int64_t n);
 // dst[i] = dst[i] op src[i] for n elements of `acc_dtype` (avg accumulates like sum).
 void ReduceInto(DType acc_dtype, void* dst, const void* src, int64_t n, ReduceOp op);
 // out[i] = a[i] op b[i] (the signature Gloo's allreduce takes).
-void ReduceBinary(DType acc_dtype, void* out, const void* a, const void* b, int64_t n,
-                  ReduceOp op);
+void ReduceBinary(DType acc_dtype, void* out, const void* a, const void* b, int64_t n, ReduceOp op);
 // dst[i] /= divisor, for floating accumulator dtypes (the avg's last step).
 void DivideInPlace(DType acc_dtype, void* dst, int64_t n, int divisor);
 

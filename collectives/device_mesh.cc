@@ -23,30 +23,42 @@ unsigned Mask(const std::vector<MeshDim>& dims) {
 
 const char* MeshDimName(MeshDim d) {
   switch (d) {
-    case MeshDim::kDpReplicate: return "dp_replicate";
-    case MeshDim::kDpShard: return "dp_shard";
-    case MeshDim::kCp: return "cp";
-    case MeshDim::kTp: return "tp";
+    case MeshDim::kDpReplicate:
+      return "dp_replicate";
+    case MeshDim::kDpShard:
+      return "dp_shard";
+    case MeshDim::kCp:
+      return "cp";
+    case MeshDim::kTp:
+      return "tp";
   }
   return "?";
 }
 
 const char* MeshDimConfigKey(MeshDim d) {
   switch (d) {
-    case MeshDim::kDpReplicate: return "dp_replicate_size";
-    case MeshDim::kDpShard: return "dp_shard_size";
-    case MeshDim::kCp: return "context_parallel_size";
-    case MeshDim::kTp: return "tensor_parallel_size";
+    case MeshDim::kDpReplicate:
+      return "dp_replicate_size";
+    case MeshDim::kDpShard:
+      return "dp_shard_size";
+    case MeshDim::kCp:
+      return "context_parallel_size";
+    case MeshDim::kTp:
+      return "tensor_parallel_size";
   }
   return "?";
 }
 
 int MeshShape::operator[](MeshDim d) const {
   switch (d) {
-    case MeshDim::kDpReplicate: return dp_replicate;
-    case MeshDim::kDpShard: return dp_shard;
-    case MeshDim::kCp: return cp;
-    case MeshDim::kTp: return tp;
+    case MeshDim::kDpReplicate:
+      return dp_replicate;
+    case MeshDim::kDpShard:
+      return dp_shard;
+    case MeshDim::kCp:
+      return cp;
+    case MeshDim::kTp:
+      return tp;
   }
   return 1;
 }
@@ -68,8 +80,8 @@ absl::StatusOr<MeshShape> ResolveMeshShape(const MeshSizes& sizes, int world_siz
       continue;
     }
     if (*v < 1) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s must be a positive integer, got %d", MeshDimConfigKey(d), *v));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s must be a positive integer, got %d", MeshDimConfigKey(d), *v));
     }
     product *= *v;
     terms.push_back(absl::StrFormat("%s (%d)", MeshDimConfigKey(d), *v));
@@ -85,15 +97,15 @@ absl::StatusOr<MeshShape> ResolveMeshShape(const MeshSizes& sizes, int world_siz
   int64_t inferred = 1;
   if (unset.size() == 1) {
     if (world_size % product != 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "cannot infer %s: the world size %d is not divisible by %s = %d", unset[0], world_size,
-          shown, product));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("cannot infer %s: the world size %d is not divisible by %s = %d",
+                          unset[0], world_size, shown, product));
     }
     inferred = world_size / product;
   } else if (product != world_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "the mesh %s = %d does not equal the world size %d (the number of ranks)", shown,
-        product, world_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("the mesh %s = %d does not equal the world size %d (the number of ranks)",
+                        shown, product, world_size));
   }
   auto pick = [&](MeshDim d) { return int(given[int(d)] ? *given[int(d)] : inferred); };
   return MeshShape{.dp_replicate = pick(MeshDim::kDpReplicate),
@@ -145,9 +157,9 @@ std::string GroupName(const std::vector<MeshDim>& dims) {
 absl::StatusOr<std::unique_ptr<DeviceMesh>> DeviceMesh::Create(Communicator& world,
                                                                MeshShape shape) {
   if (shape.world_size() != world.size()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "device mesh %s has %d ranks but the world has %d", shape.ToString(), shape.world_size(),
-        world.size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("device mesh %s has %d ranks but the world has %d", shape.ToString(),
+                        shape.world_size(), world.size()));
   }
   return std::unique_ptr<DeviceMesh>(new DeviceMesh(world, shape));
 }
@@ -176,11 +188,10 @@ std::string TopologyTable(const std::vector<TopologyRow>& rows, const MeshShape&
     host_width = std::max(host_width, r.host.size());
     device_width = std::max(device_width, r.device.size());
   }
-  std::string out = absl::StrFormat("topology: %d ranks, mesh %s\n", rows.size(),
-                                    shape.ToString());
-  absl::StrAppendFormat(&out, "  %4s  %-*s  %8s  %-*s  %12s %8s %3s %3s\n", "rank",
-                        int(host_width), "host", "pid", int(device_width), "device",
-                        "dp_replicate", "dp_shard", "cp", "tp");
+  std::string out = absl::StrFormat("topology: %d ranks, mesh %s\n", rows.size(), shape.ToString());
+  absl::StrAppendFormat(&out, "  %4s  %-*s  %8s  %-*s  %12s %8s %3s %3s\n", "rank", int(host_width),
+                        "host", "pid", int(device_width), "device", "dp_replicate", "dp_shard",
+                        "cp", "tp");
   for (const TopologyRow& r : rows) {
     const MeshCoords c = CoordsOf(r.rank, shape);
     absl::StrAppendFormat(&out, "  %4d  %-*s  %8d  %-*s  %12d %8d %3d %3d\n", r.rank,

@@ -17,22 +17,19 @@ TEST(MeshShapeTest, ResolvesAndValidates) {
   EXPECT_EQ(*ResolveMeshShape({.dp_replicate = 2, .dp_shard = 2, .cp = 1, .tp = 2}, 8),
             (MeshShape{2, 2, 1, 2}));
   // One unset size is inferred.
-  EXPECT_EQ(*ResolveMeshShape({.dp_replicate = 1, .cp = 2, .tp = 2}, 16),
-            (MeshShape{1, 4, 2, 2}));
-  EXPECT_THAT(ResolveMeshShape({.dp_replicate = 2, .dp_shard = 2, .cp = 1, .tp = 1}, 8)
-                  .status()
-                  .message(),
-              HasSubstr("the mesh dp_replicate_size (2) x dp_shard_size (2) x "
-                        "context_parallel_size (1) x tensor_parallel_size (1) = 4 does not equal "
-                        "the world size 8"));
+  EXPECT_EQ(*ResolveMeshShape({.dp_replicate = 1, .cp = 2, .tp = 2}, 16), (MeshShape{1, 4, 2, 2}));
+  EXPECT_THAT(
+      ResolveMeshShape({.dp_replicate = 2, .dp_shard = 2, .cp = 1, .tp = 1}, 8).status().message(),
+      HasSubstr("the mesh dp_replicate_size (2) x dp_shard_size (2) x "
+                "context_parallel_size (1) x tensor_parallel_size (1) = 4 does not equal "
+                "the world size 8"));
   EXPECT_THAT(ResolveMeshShape({.dp_shard = 2, .cp = 1}, 8).status().message(),
               HasSubstr("at most one of dp_replicate_size, dp_shard_size, context_parallel_size, "
                         "tensor_parallel_size may be left unset (it is then inferred from the "
                         "world size 8); unset: dp_replicate_size, tensor_parallel_size"));
-  EXPECT_THAT(ResolveMeshShape({.dp_replicate = 1, .dp_shard = 0, .cp = 1, .tp = 1}, 1)
-                  .status()
-                  .message(),
-              HasSubstr("dp_shard_size must be a positive integer, got 0"));
+  EXPECT_THAT(
+      ResolveMeshShape({.dp_replicate = 1, .dp_shard = 0, .cp = 1, .tp = 1}, 1).status().message(),
+      HasSubstr("dp_shard_size must be a positive integer, got 0"));
   EXPECT_THAT(ResolveMeshShape({.dp_replicate = 1, .cp = 1, .tp = 3}, 8).status().message(),
               HasSubstr("cannot infer dp_shard_size: the world size 8 is not divisible by "
                         "dp_replicate_size (1) x context_parallel_size (1) x "
@@ -73,41 +70,41 @@ TEST(DeviceMeshTest, EverySubGroupOfA2x2x2MeshComputesTheRightValues) {
       {MeshDim::kDpReplicate, MeshDim::kCp},
   };
   ASSERT_TRUE(RunOnThreadRanks(8, [&](int rank, Communicator& world) {
-    absl::StatusOr<std::unique_ptr<DeviceMesh>> mesh = DeviceMesh::Create(world, shape);
-    ASSERT_TRUE(mesh.ok());
-    for (const std::vector<MeshDim>& dims : groups) {
-      absl::StatusOr<Communicator*> g = (*mesh)->Group(dims);
-      ASSERT_TRUE(g.ok()) << g.status();
-      const std::vector<int> members = GroupRanks(rank, shape, dims);
-      EXPECT_EQ((*g)->global_ranks(), members) << GroupName(dims);
-      EXPECT_EQ((*g)->name(), GroupName(dims));
-      // Sum of global ranks over the group, computed locally.
-      Tensor t = Tensor::Full({3}, rank, DType::kI32);
-      ASSERT_TRUE((*g)->AllReduce(t, ReduceOp::kSum)->Wait().ok());
-      int want = 0;
-      for (int m : members) want += m;
-      EXPECT_EQ(t.ToDoubles()[0], want) << GroupName(dims);
-      absl::Status st = RunCollectiveCases(**g, {DType::kF32, DType::kBF16});
-      EXPECT_TRUE(st.ok()) << GroupName(dims) << ": " << st;
-      // Cached: the same communicator the second time.
-      EXPECT_EQ(*(*mesh)->Group(dims), *g);
-    }
-    EXPECT_EQ(*(*mesh)->Group({MeshDim::kDpReplicate, MeshDim::kDpShard, MeshDim::kCp,
-                               MeshDim::kTp}),
-              &world);
-  }).ok());
+                absl::StatusOr<std::unique_ptr<DeviceMesh>> mesh = DeviceMesh::Create(world, shape);
+                ASSERT_TRUE(mesh.ok());
+                for (const std::vector<MeshDim>& dims : groups) {
+                  absl::StatusOr<Communicator*> g = (*mesh)->Group(dims);
+                  ASSERT_TRUE(g.ok()) << g.status();
+                  const std::vector<int> members = GroupRanks(rank, shape, dims);
+                  EXPECT_EQ((*g)->global_ranks(), members) << GroupName(dims);
+                  EXPECT_EQ((*g)->name(), GroupName(dims));
+                  // Sum of global ranks over the group, computed locally.
+                  Tensor t = Tensor::Full({3}, rank, DType::kI32);
+                  ASSERT_TRUE((*g)->AllReduce(t, ReduceOp::kSum)->Wait().ok());
+                  int want = 0;
+                  for (int m : members) want += m;
+                  EXPECT_EQ(t.ToDoubles()[0], want) << GroupName(dims);
+                  absl::Status st = RunCollectiveCases(**g, {DType::kF32, DType::kBF16});
+                  EXPECT_TRUE(st.ok()) << GroupName(dims) << ": " << st;
+                  // Cached: the same communicator the second time.
+                  EXPECT_EQ(*(*mesh)->Group(dims), *g);
+                }
+                EXPECT_EQ(*(*mesh)->Group({MeshDim::kDpReplicate, MeshDim::kDpShard, MeshDim::kCp,
+                                           MeshDim::kTp}),
+                          &world);
+              }).ok());
 }
 
 TEST(DeviceMeshTest, WrongWorldSize) {
   ASSERT_TRUE(RunOnThreadRanks(2, [&](int, Communicator& world) {
-    EXPECT_THAT(DeviceMesh::Create(world, {2, 2, 1, 1}).status().message(),
-                HasSubstr("has 4 ranks but the world has 2"));
-  }).ok());
+                EXPECT_THAT(DeviceMesh::Create(world, {2, 2, 1, 1}).status().message(),
+                            HasSubstr("has 4 ranks but the world has 2"));
+              }).ok());
 }
 
 TEST(TopologyTableTest, ListsCoordinates) {
-  const std::string t = TopologyTable({{0, "hostA", 11, "cpu"}, {1, "hostB", 12, "cpu"}},
-                                      MeshShape{1, 1, 1, 2});
+  const std::string t =
+      TopologyTable({{0, "hostA", 11, "cpu"}, {1, "hostB", 12, "cpu"}}, MeshShape{1, 1, 1, 2});
   EXPECT_THAT(t, HasSubstr("topology: 2 ranks, mesh dp_replicate 1 x dp_shard 1 x cp 1 x tp 2"));
   EXPECT_THAT(t, HasSubstr("     1  hostB        12  cpu                0        0   0   1"));
 }

@@ -45,9 +45,7 @@ class GlooStore final : public gloo::rendezvous::Store {
     Throw(v.status());
     return std::vector<char>(v->begin(), v->end());
   }
-  void wait(const std::vector<std::string>& keys) override {
-    Throw(store_.Wait(keys, timeout_));
-  }
+  void wait(const std::vector<std::string>& keys) override { Throw(store_.Wait(keys, timeout_)); }
   void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& t) override {
     Throw(store_.Wait(keys, absl::FromChrono(t)));
   }
@@ -114,10 +112,18 @@ OpDescriptor TensorOp(OpKind kind, const Tensor& in, int64_t out_count) {
 template <typename Fn>
 void DispatchAccumulator(DType acc, Fn&& fn) {
   switch (acc) {
-    case DType::kF32: fn(float{}); return;
-    case DType::kF64: fn(double{}); return;
-    case DType::kI32: fn(int32_t{}); return;
-    default: fn(int64_t{}); return;
+    case DType::kF32:
+      fn(float{});
+      return;
+    case DType::kF64:
+      fn(double{});
+      return;
+    case DType::kI32:
+      fn(int32_t{});
+      return;
+    default:
+      fn(int64_t{});
+      return;
   }
 }
 
@@ -176,10 +182,10 @@ struct GlooCommunicator::Impl {
 
   absl::Status Execute(Task& task) {
     if (!failed.ok()) {
-      return absl::Status(failed.code(),
-                          absl::StrCat("communicator '", name(), "' is unusable after an earlier "
-                                       "failure: ",
-                                       failed.message()));
+      return absl::Status(failed.code(), absl::StrCat("communicator '", name(),
+                                                      "' is unusable after an earlier "
+                                                      "failure: ",
+                                                      failed.message()));
     }
     if (watchdog) watchdog->Begin(task.desc);
     const absl::Time start = absl::Now();
@@ -286,8 +292,7 @@ struct GlooCommunicator::Impl {
         in_buf->recv(left, slot);
         acc_buf->send(right, slot, size_t(send_chunk) * chunk_bytes, chunk_bytes);
         in_buf->waitRecv(timeout);
-        ReduceInto(acc, buf.data() + size_t(recv_chunk) * chunk_bytes, incoming.data(), chunk,
-                   op);
+        ReduceInto(acc, buf.data() + size_t(recv_chunk) * chunk_bytes, incoming.data(), chunk, op);
         acc_buf->waitSend(timeout);
       }
     }
@@ -393,9 +398,8 @@ absl::StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Create(Store
       context->connectFullMesh(gloo_store, options.device);
       impl->context = context;
     } catch (const std::exception& e) {
-      return absl::UnavailableError(absl::StrCat(what, " (rank ", rank, " of ", size,
-                                                 ", address ", options.bind_address,
-                                                 "): ", e.what()));
+      return absl::UnavailableError(absl::StrCat(what, " (rank ", rank, " of ", size, ", address ",
+                                                 options.bind_address, "): ", e.what()));
     }
   }
   impl->options = std::move(options);
@@ -435,11 +439,11 @@ uint64_t GlooCommunicator::sequence_number() const {
   return impl_->next_seq;
 }
 
-#define LOOM_CHECK_ARG(expr)                        \
-  do {                                              \
-    if (absl::Status _st = (expr); !_st.ok()) {     \
-      return CompletedWork(_st);                    \
-    }                                               \
+#define LOOM_CHECK_ARG(expr)                    \
+  do {                                          \
+    if (absl::Status _st = (expr); !_st.ok()) { \
+      return CompletedWork(_st);                \
+    }                                           \
   } while (0)
 
 WorkHandle GlooCommunicator::AllReduce(const Tensor& tensor, ReduceOp op) {
@@ -484,8 +488,8 @@ WorkHandle GlooCommunicator::AllGatherUneven(const Tensor& input, const Tensor& 
         "all_gather_uneven: need one count >= 0 per rank (%d), counts[%d] == input elements "
         "(%d) and an output of the same dtype with sum(counts) elements; got %d counts "
         "summing to %d, output %s %s",
-        size(), rank(), input.numel(), counts.size(), total,
-        std::string(DTypeName(output.dtype())), output.ShapeString())));
+        size(), rank(), input.numel(), counts.size(), total, std::string(DTypeName(output.dtype())),
+        output.ShapeString())));
   }
   OpDescriptor d = TensorOp(OpKind::kAllGatherUneven, input, output.numel());
   d.counts_hash = HashCounts(counts);
@@ -495,8 +499,7 @@ WorkHandle GlooCommunicator::AllGatherUneven(const Tensor& input, const Tensor& 
   });
 }
 
-WorkHandle GlooCommunicator::ReduceScatter(const Tensor& input, const Tensor& output,
-                                           ReduceOp op) {
+WorkHandle GlooCommunicator::ReduceScatter(const Tensor& input, const Tensor& output, ReduceOp op) {
   LOOM_CHECK_ARG(CheckTensor("reduce_scatter", "input", input, DeviceType::kCPU, "gloo"));
   LOOM_CHECK_ARG(CheckTensor("reduce_scatter", "output", output, DeviceType::kCPU, "gloo"));
   LOOM_CHECK_ARG(CheckReduce("reduce_scatter", input.dtype(), op));
@@ -570,9 +573,8 @@ WorkHandle GlooCommunicator::SendRecv(std::vector<P2POp> ops) {
     }
   }
   if (!transfers->empty()) summary = transfers->front().desc;
-  return p->Submit(summary, false, [p, transfers](const OpDescriptor&) {
-    return p->DoSendRecv(*transfers);
-  });
+  return p->Submit(summary, false,
+                   [p, transfers](const OpDescriptor&) { return p->DoSendRecv(*transfers); });
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> GlooCommunicator::Split(int color, int key,

@@ -43,8 +43,8 @@ class GlooCommunicator final : public Communicator {
  public:
   // Collective over the `size` ranks using `store`'s prefix: waits (up to the timeout) until
   // every rank arrived, naming the missing ones otherwise, then connects.
-  static absl::StatusOr<std::unique_ptr<GlooCommunicator>> Create(Store store, int rank,
-                                                                  int size, GlooOptions options);
+  static absl::StatusOr<std::unique_ptr<GlooCommunicator>> Create(Store store, int rank, int size,
+                                                                  GlooOptions options);
   ~GlooCommunicator() override;
 
   int rank() const override;

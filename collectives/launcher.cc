@@ -98,9 +98,9 @@ void FlushPartial(Child& c, int stream, FILE* to) {
 absl::StatusOr<LaunchResult> Launch(const LaunchOptions& o) {
   if (o.argv.empty()) return absl::InvalidArgumentError("launcher: no program to run");
   if (o.nproc_per_node < 1 || o.nnodes < 1 || o.node_rank < 0 || o.node_rank >= o.nnodes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "launcher: need nproc_per_node >= 1 and 0 <= node_rank (%d) < nnodes (%d)", o.node_rank,
-        o.nnodes));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("launcher: need nproc_per_node >= 1 and 0 <= node_rank (%d) < nnodes (%d)",
+                        o.node_rank, o.nnodes));
   }
   int port = o.master_port;
   if (port == 0) {
@@ -118,7 +118,8 @@ absl::StatusOr<LaunchResult> Launch(const LaunchOptions& o) {
 
   struct sigaction sa {};
   sa.sa_handler = OnStopSignal;
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
   g_stop_signal = 0;
@@ -151,8 +152,8 @@ absl::StatusOr<LaunchResult> Launch(const LaunchOptions& o) {
       signal(SIGINT, SIG_DFL);
       signal(SIGTERM, SIG_DFL);
       execve(argv[0], argv.data(), envp.data());
-      const std::string msg = absl::StrCat("launcher: cannot run ", o.argv[0], ": ",
-                                           std::strerror(errno), "\n");
+      const std::string msg =
+          absl::StrCat("launcher: cannot run ", o.argv[0], ": ", std::strerror(errno), "\n");
       (void)!write(2, msg.data(), msg.size());
       _exit(127);
     }
@@ -185,8 +186,10 @@ absl::StatusOr<LaunchResult> Launch(const LaunchOptions& o) {
     bool any_running = false;
     for (const Child& c : children) any_running |= c.running;
     if (fds.empty() && !any_running) break;
-    if (!fds.empty()) poll(fds.data(), fds.size(), 50);
-    else usleep(20000);
+    if (!fds.empty())
+      poll(fds.data(), fds.size(), 50);
+    else
+      usleep(20000);
     for (size_t k = 0; k < fds.size(); ++k) {
       if (fds[k].revents == 0) continue;
       Child& c = children[owner[k].first];
@@ -210,8 +213,8 @@ absl::StatusOr<LaunchResult> Launch(const LaunchOptions& o) {
       c.running = false;
       const bool failed = !(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
       if (failed && !terminating &&
-          (newly_failed < 0 || (WIFSIGNALED(c.status) &&
-                                !WIFSIGNALED(children[size_t(newly_failed)].status)))) {
+          (newly_failed < 0 ||
+           (WIFSIGNALED(c.status) && !WIFSIGNALED(children[size_t(newly_failed)].status)))) {
         newly_failed = int(i);
       }
     }
@@ -244,8 +247,7 @@ absl::StatusOr<LaunchResult> Launch(const LaunchOptions& o) {
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
   if (result.failed_rank >= 0) {
-    const Child& c =
-        children[size_t(result.failed_rank - o.node_rank * o.nproc_per_node)];
+    const Child& c = children[size_t(result.failed_rank - o.node_rank * o.nproc_per_node)];
     const std::string& last = !c.last_line[1].empty() ? c.last_line[1] : c.last_line[0];
     if (!last.empty()) absl::StrAppend(&result.failure, ": ", last);
     std::fprintf(o.err, "launcher: %s\n", result.failure.c_str());
@@ -292,13 +294,13 @@ absl::StatusOr<LaunchPlan> PlanLaunch(int world_size, const LauncherFlags& flags
   }
   if (world_size == 1 && flags.nnodes == 1) return plan;
   if (flags.nnodes < 1 || flags.node_rank < 0 || flags.node_rank >= flags.nnodes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--node-rank=%d must be in [0, --nnodes=%d)", flags.node_rank, flags.nnodes));
+    return absl::InvalidArgumentError(absl::StrFormat("--node-rank=%d must be in [0, --nnodes=%d)",
+                                                      flags.node_rank, flags.nnodes));
   }
   if (world_size % flags.nnodes != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "the config's mesh needs %d ranks, which --nnodes=%d does not divide", world_size,
-        flags.nnodes));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("the config's mesh needs %d ranks, which --nnodes=%d does not divide",
+                        world_size, flags.nnodes));
   }
   if (flags.nnodes > 1 && (flags.master_addr.empty() || flags.master_port == 0)) {
     return absl::InvalidArgumentError(

@@ -37,15 +37,15 @@ struct LaunchOptions {
   int nnodes = 1;
   int node_rank = 0;
   std::string master_addr = "127.0.0.1";
-  int master_port = 0;  // 0: a free port (one node only)
+  int master_port = 0;            // 0: a free port (one node only)
   std::vector<std::string> argv;  // the program and its arguments, run once per rank
   std::vector<std::pair<std::string, std::string>> env;  // extra variables for every rank
   // After the first failure, how long the others may take to report and exit by themselves
   // (they usually fail fast: their collectives lost a peer) before they get SIGTERM.
   absl::Duration drain = absl::Seconds(3);
   absl::Duration grace = absl::Seconds(5);  // between SIGTERM and SIGKILL
-  FILE* out = stdout;  // ranks' stdout, prefixed
-  FILE* err = stderr;  // ranks' stderr, prefixed, and the launcher's own lines
+  FILE* out = stdout;                       // ranks' stdout, prefixed
+  FILE* err = stderr;                       // ranks' stderr, prefixed, and the launcher's own lines
 };
 
 struct LaunchResult {

@@ -29,7 +29,8 @@ std::string ReadAll(FILE* f) {
   return s;
 }
 
-Captured RunWorker(int nproc, std::vector<std::string> args, absl::Duration grace = absl::Seconds(5)) {
+Captured RunWorker(int nproc, std::vector<std::string> args,
+                   absl::Duration grace = absl::Seconds(5)) {
   LaunchOptions o;
   o.nproc_per_node = nproc;
   o.argv = {g_worker};
@@ -73,7 +74,8 @@ TEST(LauncherTest, ARankKilledMidAllGatherFailsTheOthersWithinTheTimeout) {
   EXPECT_LT(c.elapsed, absl::Seconds(10));
   for (int r : {0, 2}) {
     EXPECT_THAT(c.err, HasSubstr(absl::StrCat("collective failed on group 'world' (3 ranks) at "
-                                              "rank ", r, ": all_gather f32 x 1048576 -> 3145728")))
+                                              "rank ",
+                                              r, ": all_gather f32 x 1048576 -> 3145728")))
         << c.err;
   }
   EXPECT_THAT(c.err, HasSubstr("rank 1: process died (its store connection closed)")) << c.err;

@@ -18,8 +18,8 @@ absl::StatusOr<int> IntVar(const GetEnvFn& getenv, const char* name, int fallbac
   if (v == nullptr || *v == '\0') return fallback;
   int out = 0;
   if (!absl::SimpleAtoi(v, &out) || out < min) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "environment variable %s=\"%s\" must be an integer >= %d", name, v, min));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("environment variable %s=\"%s\" must be an integer >= %d", name, v, min));
   }
   return out;
 }
@@ -74,8 +74,7 @@ absl::StatusOr<DistEnv> DistEnvFromEnvironment(const GetEnvFn& getenv) {
     LOOM_ASSIGN_OR_RETURN(e.rank, IntVar(getenv, "RANK", 0, 0));
     LOOM_ASSIGN_OR_RETURN(e.world_size, IntVar(getenv, "WORLD_SIZE", 1, 1));
     LOOM_ASSIGN_OR_RETURN(e.local_rank, IntVar(getenv, "LOCAL_RANK", e.rank, 0));
-    LOOM_ASSIGN_OR_RETURN(e.local_world_size,
-                          IntVar(getenv, "LOCAL_WORLD_SIZE", e.world_size, 1));
+    LOOM_ASSIGN_OR_RETURN(e.local_world_size, IntVar(getenv, "LOCAL_WORLD_SIZE", e.world_size, 1));
     e.master_addr = StrVar(getenv, "MASTER_ADDR", "127.0.0.1");
     LOOM_ASSIGN_OR_RETURN(e.master_port, IntVar(getenv, "MASTER_PORT", 29500, 1));
   } else if (Set(getenv, "SLURM_PROCID") && Set(getenv, "SLURM_NTASKS")) {
@@ -85,8 +84,8 @@ absl::StatusOr<DistEnv> DistEnvFromEnvironment(const GetEnvFn& getenv) {
     LOOM_ASSIGN_OR_RETURN(e.local_rank, IntVar(getenv, "SLURM_LOCALID", 0, 0));
     // SLURM_TASKS_PER_NODE looks like "4(x2),3": this node's count is not always the first,
     // but homogeneous jobs (the common case) have one value.
-    std::string per_node = StrVar(getenv, "SLURM_NTASKS_PER_NODE",
-                                  StrVar(getenv, "SLURM_TASKS_PER_NODE", ""));
+    std::string per_node =
+        StrVar(getenv, "SLURM_NTASKS_PER_NODE", StrVar(getenv, "SLURM_TASKS_PER_NODE", ""));
     per_node = per_node.substr(0, per_node.find_first_of("(,"));
     int local = e.world_size;
     if (!per_node.empty() && !absl::SimpleAtoi(per_node, &local)) {
@@ -102,13 +101,12 @@ absl::StatusOr<DistEnv> DistEnvFromEnvironment(const GetEnvFn& getenv) {
   }
   if (e.rank >= e.world_size) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s environment: rank %d is not below the world size %d", e.source, e.rank,
-        e.world_size));
+        "%s environment: rank %d is not below the world size %d", e.source, e.rank, e.world_size));
   }
   if (e.local_rank >= e.local_world_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s environment: local rank %d is not below the local world size %d", e.source,
-        e.local_rank, e.local_world_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s environment: local rank %d is not below the local world size %d",
+                        e.source, e.local_rank, e.local_world_size));
   }
   if (e.master_port > 65535) {
     return absl::InvalidArgumentError(
@@ -128,9 +126,9 @@ absl::StatusOr<std::unique_ptr<World>> World::Join(const DistEnv& env,
     LOOM_ASSIGN_OR_RETURN(w->server_,
                           StoreServer::Start({.host = listen_ip, .port = env.master_port}));
   }
-  LOOM_ASSIGN_OR_RETURN(Store root, Store::Connect(master_ip, env.master_port,
-                                                   {.rank = env.rank,
-                                                    .connect_timeout = options.timeout}));
+  LOOM_ASSIGN_OR_RETURN(Store root,
+                        Store::Connect(master_ip, env.master_port,
+                                       {.rank = env.rank, .connect_timeout = options.timeout}));
   w->store_ = root;
   const Store rdzv = root.WithPrefix("rdzv/");
   if (env.rank == 0) LOOM_RETURN_IF_ERROR(rdzv.Set("world_size", absl::StrCat(env.world_size)));
@@ -149,8 +147,7 @@ absl::StatusOr<std::unique_ptr<World>> World::Join(const DistEnv& env,
   }
   const std::string me = absl::StrCat(env.local_rank, " ", getpid(), " ", HostName());
   LOOM_RETURN_IF_ERROR(ArriveAndWait(rdzv, "rank", env.rank, env.world_size, options.timeout,
-                                     absl::StrCat("rendezvous of ", env.world_size, " ranks"),
-                                     me));
+                                     absl::StrCat("rendezvous of ", env.world_size, " ranks"), me));
   for (int r = 0; r < env.world_size; ++r) {
     LOOM_ASSIGN_OR_RETURN(std::string v, rdzv.Get(absl::StrCat("rank/", r), options.timeout));
     std::vector<std::string> parts = absl::StrSplit(v, absl::MaxSplits(' ', 2));
@@ -165,10 +162,9 @@ absl::StatusOr<std::unique_ptr<World>> World::Join(const DistEnv& env,
   LOOM_ASSIGN_OR_RETURN(w->bind_address_, LocalAddressToward(master_ip));
   CommOptions comm = options.comm;
   comm.name = "world";
-  LOOM_ASSIGN_OR_RETURN(w->comm_,
-                        GlooCommunicator::Create(root.WithPrefix("gloo/world/"), env.rank,
-                                                 env.world_size,
-                                                 {.comm = comm, .bind_address = w->bind_address_}));
+  LOOM_ASSIGN_OR_RETURN(
+      w->comm_, GlooCommunicator::Create(root.WithPrefix("gloo/world/"), env.rank, env.world_size,
+                                         {.comm = comm, .bind_address = w->bind_address_}));
   w->joined_ = true;
   return w;
 }
@@ -203,8 +199,7 @@ World::~World() {
   server_.reset();
 }
 
-absl::StatusOr<std::string> ShareFromRoot(const Store& store, const std::string& key,
-                                          bool is_root,
+absl::StatusOr<std::string> ShareFromRoot(const Store& store, const std::string& key, bool is_root,
                                           const std::function<absl::StatusOr<std::string>()>& make,
                                           absl::Duration timeout) {
   if (is_root) {

@@ -94,8 +94,7 @@ class World {
 };
 
 // Rank `root` produces a value (e.g. an NCCL unique id) that every rank receives via the store.
-absl::StatusOr<std::string> ShareFromRoot(const Store& store, const std::string& key,
-                                          bool is_root,
+absl::StatusOr<std::string> ShareFromRoot(const Store& store, const std::string& key, bool is_root,
                                           const std::function<absl::StatusOr<std::string>()>& make,
                                           absl::Duration timeout);
 

@@ -41,13 +41,13 @@ TEST(DistEnvTest, TorchrunVariables) {
 }
 
 TEST(DistEnvTest, SlurmVariables) {
-  absl::StatusOr<DistEnv> e = DistEnvFromEnvironment(
-      FakeEnv({{"SLURM_PROCID", "6"},
-               {"SLURM_NTASKS", "8"},
-               {"SLURM_LOCALID", "2"},
-               {"SLURM_TASKS_PER_NODE", "4(x2)"},
-               {"SLURM_JOB_NODELIST", "gpu[007-008],cpu1"},
-               {"SLURM_JOB_ID", "123456"}}));
+  absl::StatusOr<DistEnv> e =
+      DistEnvFromEnvironment(FakeEnv({{"SLURM_PROCID", "6"},
+                                      {"SLURM_NTASKS", "8"},
+                                      {"SLURM_LOCALID", "2"},
+                                      {"SLURM_TASKS_PER_NODE", "4(x2)"},
+                                      {"SLURM_JOB_NODELIST", "gpu[007-008],cpu1"},
+                                      {"SLURM_JOB_ID", "123456"}}));
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->source, "slurm");
   EXPECT_EQ(e->rank, 6);
@@ -69,14 +69,12 @@ TEST(DistEnvTest, NoLauncherIsOneProcess) {
 }
 
 TEST(DistEnvTest, BadValuesNameTheVariable) {
-  EXPECT_THAT(DistEnvFromEnvironment(FakeEnv({{"RANK", "x"}, {"WORLD_SIZE", "2"}}))
-                  .status()
-                  .message(),
-              HasSubstr("RANK=\"x\" must be an integer >= 0"));
-  EXPECT_THAT(DistEnvFromEnvironment(FakeEnv({{"RANK", "2"}, {"WORLD_SIZE", "2"}}))
-                  .status()
-                  .message(),
-              HasSubstr("rank 2 is not below the world size 2"));
+  EXPECT_THAT(
+      DistEnvFromEnvironment(FakeEnv({{"RANK", "x"}, {"WORLD_SIZE", "2"}})).status().message(),
+      HasSubstr("RANK=\"x\" must be an integer >= 0"));
+  EXPECT_THAT(
+      DistEnvFromEnvironment(FakeEnv({{"RANK", "2"}, {"WORLD_SIZE", "2"}})).status().message(),
+      HasSubstr("rank 2 is not below the world size 2"));
   EXPECT_THAT(DistEnvFromEnvironment(FakeEnv({{"RANK", "0"}})).status().message(),
               HasSubstr("RANK and WORLD_SIZE must be set together"));
   EXPECT_THAT(DistEnvFromEnvironment(
@@ -192,8 +190,9 @@ TEST(RendezvousTest, TwoProcessesWithTheSameRank) {
   for (auto& t : threads) t.join();
   int twice = 0;
   for (const absl::Status& s : out) {
-    twice += absl::StrContains(s.message(), "rank 1 joined twice (two processes were started "
-                                            "with RANK=1)");
+    twice += absl::StrContains(s.message(),
+                               "rank 1 joined twice (two processes were started "
+                               "with RANK=1)");
   }
   EXPECT_EQ(twice, 1);
 }

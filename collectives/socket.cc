@@ -103,9 +103,9 @@ absl::StatusOr<Socket> ConnectTcp(const std::string& host, int port, absl::Durat
     const int err = errno;
     if ((err != ECONNREFUSED && err != ETIMEDOUT && err != ENETUNREACH && err != EHOSTUNREACH) ||
         absl::Now() + backoff > deadline) {
-      return absl::DeadlineExceededError(absl::StrFormat(
-          "cannot connect to %s:%d within %s: %s", host, port, absl::FormatDuration(timeout),
-          std::strerror(err)));
+      return absl::DeadlineExceededError(absl::StrFormat("cannot connect to %s:%d within %s: %s",
+                                                         host, port, absl::FormatDuration(timeout),
+                                                         std::strerror(err)));
     }
     std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
     backoff = std::min(backoff * 2, absl::Milliseconds(200));

@@ -127,8 +127,8 @@ Fields StoreServer::State::Handle(Client& c, const Fields& req) {
     for (int r : dead) out.push_back(absl::StrCat(r));
     return out;
   }
-  return {"err", absl::StrCat("unknown store command '", cmd, "' with ", req.size() - 1,
-                              " arguments")};
+  return {"err",
+          absl::StrCat("unknown store command '", cmd, "' with ", req.size() - 1, " arguments")};
 }
 
 void StoreServer::State::Serve() {
@@ -231,15 +231,17 @@ absl::StatusOr<Store> Store::Connect(const std::string& host, int port,
                                      const StoreClientOptions& options) {
   absl::StatusOr<Socket> sock = ConnectTcp(host, port, options.connect_timeout);
   if (!sock.ok()) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "store: ", sock.status().message(), " (rank 0 hosts the store at MASTER_ADDR:MASTER_PORT; "
-        "is it running?)"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("store: ", sock.status().message(),
+                     " (rank 0 hosts the store at MASTER_ADDR:MASTER_PORT; "
+                     "is it running?)"));
   }
   SetTimeouts(sock->fd, absl::Seconds(60));
   auto conn = std::make_shared<Connection>();
   conn->sock = std::move(*sock);
   conn->address = absl::StrCat(host, ":", port);
-  if (options.rank >= 0) LOOM_RETURN_IF_ERROR(conn->Call({"hello", absl::StrCat(options.rank)}).status());
+  if (options.rank >= 0)
+    LOOM_RETURN_IF_ERROR(conn->Call({"hello", absl::StrCat(options.rank)}).status());
   return Store(std::move(conn), "");
 }
 
@@ -288,15 +290,17 @@ absl::Status Store::Wait(const std::vector<std::string>& keys, absl::Duration ti
     LOOM_ASSIGN_OR_RETURN(pending, Missing(pending));
     if (pending.empty()) return absl::OkStatus();
     if (absl::Now() >= deadline) break;
-    std::this_thread::sleep_for(absl::ToChronoMicroseconds(std::min(backoff, deadline - absl::Now())));
+    std::this_thread::sleep_for(
+        absl::ToChronoMicroseconds(std::min(backoff, deadline - absl::Now())));
     backoff = std::min(backoff * 2, absl::Milliseconds(20));
   }
-  std::vector<std::string> shown(pending.begin(), pending.begin() + std::min<size_t>(pending.size(), 16));
+  std::vector<std::string> shown(pending.begin(),
+                                 pending.begin() + std::min<size_t>(pending.size(), 16));
   for (std::string& k : shown) k = prefix_ + k;
-  return absl::DeadlineExceededError(absl::StrFormat(
-      "store %s: timed out after %s waiting for %d of %d keys: %s%s", conn_->address,
-      absl::FormatDuration(timeout), pending.size(), keys.size(), absl::StrJoin(shown, ", "),
-      pending.size() > shown.size() ? ", ..." : ""));
+  return absl::DeadlineExceededError(
+      absl::StrFormat("store %s: timed out after %s waiting for %d of %d keys: %s%s",
+                      conn_->address, absl::FormatDuration(timeout), pending.size(), keys.size(),
+                      absl::StrJoin(shown, ", "), pending.size() > shown.size() ? ", ..." : ""));
 }
 
 absl::StatusOr<std::vector<int>> Store::DeadRanks() const {
@@ -323,9 +327,8 @@ absl::Status ArriveAndWait(const Store& store, const std::string& tag, int rank,
   std::vector<std::string> ranks;
   for (const std::string& k : missing) ranks.push_back(k.substr(tag.size() + 1));
   return absl::DeadlineExceededError(absl::StrFormat(
-      "%s: rank%s %s of %d did not arrive within %s (store %s)", what,
-      ranks.size() == 1 ? "" : "s", absl::StrJoin(ranks, ", "), size,
-      absl::FormatDuration(timeout), store.server_address()));
+      "%s: rank%s %s of %d did not arrive within %s (store %s)", what, ranks.size() == 1 ? "" : "s",
+      absl::StrJoin(ranks, ", "), size, absl::FormatDuration(timeout), store.server_address()));
 }
 
 }  // namespace loom::collectives

@@ -27,10 +27,11 @@ absl::Status RunOnThreadRanks(int n,
   for (int r = 0; r < n; ++r) {
     threads.emplace_back([&, r] {
       absl::Status st = [&]() -> absl::Status {
-        LOOM_ASSIGN_OR_RETURN(Store store, Store::Connect("127.0.0.1", server->port(), {.rank = r}));
-        LOOM_ASSIGN_OR_RETURN(std::unique_ptr<GlooCommunicator> comm,
-                              GlooCommunicator::Create(store.WithPrefix("gloo/world/"), r, n,
-                                                       {.comm = options}));
+        LOOM_ASSIGN_OR_RETURN(Store store,
+                              Store::Connect("127.0.0.1", server->port(), {.rank = r}));
+        LOOM_ASSIGN_OR_RETURN(
+            std::unique_ptr<GlooCommunicator> comm,
+            GlooCommunicator::Create(store.WithPrefix("gloo/world/"), r, n, {.comm = options}));
         fn(r, *comm, store);
         comm.reset();
         return store.Goodbye();

@@ -113,7 +113,8 @@ std::vector<std::string> Watchdog::MissingPeers(uint64_t seq, bool wait_for_deat
   std::vector<std::string> out;
   // A peer that died an instant ago may not be marked dead yet: give the store a moment.
   std::vector<int> dead;
-  const absl::Time until = absl::Now() + (wait_for_death ? absl::Milliseconds(500) : absl::ZeroDuration());
+  const absl::Time until =
+      absl::Now() + (wait_for_death ? absl::Milliseconds(500) : absl::ZeroDuration());
   while (true) {
     absl::StatusOr<std::vector<int>> d = store_.DeadRanks();
     if (!d.ok()) {
@@ -174,9 +175,8 @@ absl::Status Watchdog::FailureReport(const OpDescriptor& op, const absl::Status&
   } else {
     absl::StrAppend(&text, "; peers: ", absl::StrJoin(missing, "; "));
   }
-  return absl::Status(error.code() == absl::StatusCode::kOk ? absl::StatusCode::kInternal
-                                                            : error.code(),
-                      text);
+  return absl::Status(
+      error.code() == absl::StatusCode::kOk ? absl::StatusCode::kInternal : error.code(), text);
 }
 
 }  // namespace loom::collectives
