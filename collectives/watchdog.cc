@@ -89,9 +89,11 @@ void Watchdog::Loop() {
     const OpDescriptor op = current_;
     lock.unlock();
     Publish();
+    bool printed = false;
     if (hung) {
       ReportAndExit(op, absl::DeadlineExceededError("the operation ignored its own timeout"),
                     elapsed);
+      printed = true;
     } else if (check_peers) {
       const std::vector<int> dead = DeadMembers();
       if (!dead.empty()) {
@@ -99,12 +101,11 @@ void Watchdog::Loop() {
                       absl::UnavailableError(absl::StrCat(
                           "rank ", dead[0], " of the group died while this operation ran")),
                       elapsed);
+        printed = true;
       }
     }
     lock.lock();
-    if ((hung || check_peers) && current_.seq == op.seq && !options_.exit_on_hang) {
-      reported_ = reported_ || hung;
-    }
+    if (printed && current_.seq == op.seq) reported_ = true;  // once per op
   }
 }
 
@@ -165,7 +166,9 @@ absl::Status Watchdog::FailureReport(const OpDescriptor& op, const absl::Status&
   // connection closed) give them time to show the op they are in, or "did not arrive" lies.
   const absl::Duration settle = 3 * options_.publish_interval - elapsed;
   if (settle > absl::ZeroDuration()) absl::SleepFor(settle);
-  const std::vector<std::string> missing = MissingPeers(op.seq, /*wait_for_death=*/true);
+  // A fast failure (a closed connection) usually means a peer died: let the store notice.
+  const bool fast = error.code() != absl::StatusCode::kDeadlineExceeded;
+  const std::vector<std::string> missing = MissingPeers(op.seq, /*wait_for_death=*/fast);
   std::string text = absl::StrFormat(
       "collective failed on group '%s' (%d ranks) at rank %d: %s, %s, after %s: %s", options_.group,
       options_.global_ranks.size(), options_.rank, Describe(op), DescribeBytes(op),
