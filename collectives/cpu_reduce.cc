@@ -39,21 +39,24 @@ DType AccumulatorDType(DType dtype) {
   return dtype == DType::kBF16 || dtype == DType::kF16 ? DType::kF32 : dtype;
 }
 
-std::vector<char> ToAccumulator(DType dtype, const void* src, int64_t n) {
-  const DType acc = AccumulatorDType(dtype);
-  std::vector<char> out(size_t(n) * SizeOf(acc));
-  if (acc == dtype) {
-    if (n > 0) std::memcpy(out.data(), src, out.size());
-    return out;
+void ToAccumulatorInto(DType dtype, const void* src, void* dst, int64_t n) {
+  if (AccumulatorDType(dtype) == dtype) {
+    if (n > 0 && src != dst) std::memcpy(dst, src, size_t(n) * SizeOf(dtype));
+    return;
   }
-  float* dst = reinterpret_cast<float*>(out.data());
+  float* d = static_cast<float*>(dst);
   if (dtype == DType::kBF16) {
     const BFloat16* s = static_cast<const BFloat16*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = float(s[i]);
+    for (int64_t i = 0; i < n; ++i) d[i] = float(s[i]);
   } else {
     const Float16* s = static_cast<const Float16*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = float(s[i]);
+    for (int64_t i = 0; i < n; ++i) d[i] = float(s[i]);
   }
+}
+
+std::vector<char> ToAccumulator(DType dtype, const void* src, int64_t n) {
+  std::vector<char> out(size_t(n) * SizeOf(AccumulatorDType(dtype)));
+  ToAccumulatorInto(dtype, src, out.data(), n);
   return out;
 }
 

@@ -20,6 +20,8 @@ namespace loom::collectives {
 DType AccumulatorDType(DType dtype);
 // A copy of n elements of `src` in AccumulatorDType(dtype).
 std::vector<char> ToAccumulator(DType dtype, const void* src, int64_t n);
+// Same, into `dst` (n accumulator elements).
+void ToAccumulatorInto(DType dtype, const void* src, void* dst, int64_t n);
 // Converts n accumulator elements back to `dtype` (round to nearest even).
 void FromAccumulator(DType dtype, const void* acc, void* dst, int64_t n);
 // dst[i] = dst[i] op src[i] for n elements of `acc_dtype` (avg accumulates like sum).

@@ -150,7 +150,8 @@ struct GlooCommunicator::Impl {
   uint64_t next_seq = 0;
   std::map<int, uint64_t> send_seq, recv_seq;  // point-to-point transfers per peer
   std::thread worker;
-  absl::Status failed;  // sticky; worker thread only
+  absl::Status failed;           // sticky; worker thread only
+  std::vector<char> scratch[4];  // reduce-scatter buffers, reused (worker thread only)
 
   const std::string& name() const { return options.comm.name; }
 
@@ -272,31 +273,59 @@ struct GlooCommunicator::Impl {
     return absl::OkStatus();
   }
 
-  // Ring reduce-scatter: at step s rank r sends its partial chunk (r - s - 1) to the right and
-  // adds the left neighbour's partial chunk (r - s - 2); after n - 1 steps chunk r is complete.
+  // Ring reduce-scatter: at step s rank r sends its partial sum of chunk (r - s - 1) to the
+  // right and adds the left neighbour's partial sum of chunk (r - s - 2) to its own input
+  // chunk; after n - 1 steps it holds chunk r reduced over every rank. Two chunk-sized partial
+  // buffers alternate (one is sent while the other fills) and persist across ops, so a large
+  // reduce-scatter neither copies its whole input nor touches fresh pages. Each chunk moves in
+  // 1 MiB segments, all posted at once, so adding segment k overlaps receiving segment k + 1
+  // (one slot per step: a pair delivers a slot's messages in order).
   absl::Status DoReduceScatter(const Tensor& in, const Tensor& out, ReduceOp op, uint64_t seq) {
     const int64_t chunk = out.numel();
     const DType acc = AccumulatorDType(in.dtype());
-    const size_t chunk_bytes = size_t(chunk) * SizeOf(acc);
-    std::vector<char> buf = ToAccumulator(in.dtype(), in.raw_data(), in.numel());
+    const size_t es = SizeOf(acc), chunk_bytes = size_t(chunk) * es;
+    const size_t in_es = in.element_size();
+    const char* input = static_cast<const char*>(in.raw_data());
+    for (std::vector<char>* b : {&scratch[0], &scratch[1], &scratch[2], &scratch[3]}) {
+      if (b->size() < chunk_bytes) b->resize(chunk_bytes);
+    }
+    char* partial[2] = {scratch[0].data(), scratch[1].data()};
+    char* incoming = scratch[2].data();
+    char* converted = scratch[3].data();  // an input segment in the accumulator type
+    int sending = 0;
+    const int first = size > 1 ? ((rank - 1) % size + size) % size : rank;
+    ToAccumulatorInto(in.dtype(), input + size_t(first) * size_t(chunk) * in_es, partial[0], chunk);
     if (size > 1 && chunk > 0) {
-      std::vector<char> incoming(chunk_bytes);
-      auto acc_buf = context->createUnboundBuffer(buf.data(), buf.size());
-      auto in_buf = context->createUnboundBuffer(incoming.data(), incoming.size());
+      auto send_buf = {context->createUnboundBuffer(partial[0], chunk_bytes),
+                       context->createUnboundBuffer(partial[1], chunk_bytes)};
+      auto in_buf = context->createUnboundBuffer(incoming, chunk_bytes);
       const int right = (rank + 1) % size, left = (rank + size - 1) % size;
       const auto timeout = Ms(options.comm.timeout);
+      const int64_t segment = std::max<int64_t>(1, (int64_t(1) << 20) / int64_t(es));
+      const int64_t segments = (chunk + segment - 1) / segment;
       for (int s = 0; s < size - 1; ++s) {
-        const int send_chunk = ((rank - s - 1) % size + size) % size;
         const int recv_chunk = ((rank - s - 2) % size + size) % size;
         const uint64_t slot = MakeSlot(kRingSlot, (seq << 12) | uint64_t(s));
-        in_buf->recv(left, slot);
-        acc_buf->send(right, slot, size_t(send_chunk) * chunk_bytes, chunk_bytes);
-        in_buf->waitRecv(timeout);
-        ReduceInto(acc, buf.data() + size_t(recv_chunk) * chunk_bytes, incoming.data(), chunk, op);
-        acc_buf->waitSend(timeout);
+        auto& out_buf = *(send_buf.begin() + sending);
+        for (int64_t k = 0; k < segments; ++k) {
+          const int64_t begin = k * segment, n = std::min(segment, chunk - begin);
+          in_buf->recv(left, slot, size_t(begin) * es, size_t(n) * es);
+          out_buf->send(right, slot, size_t(begin) * es, size_t(n) * es);
+        }
+        char* result = partial[1 - sending];
+        const char* mine = input + size_t(recv_chunk) * size_t(chunk) * in_es;
+        for (int64_t k = 0; k < segments; ++k) {
+          in_buf->waitRecv(timeout);
+          const int64_t begin = k * segment, n = std::min(segment, chunk - begin);
+          ToAccumulatorInto(in.dtype(), mine + size_t(begin) * in_es, converted, n);
+          ReduceBinary(acc, result + size_t(begin) * es, converted, incoming + size_t(begin) * es,
+                       n, op);
+        }
+        for (int64_t k = 0; k < segments; ++k) out_buf->waitSend(timeout);
+        sending = 1 - sending;
       }
     }
-    char* mine = buf.data() + size_t(rank) * chunk_bytes;
+    char* mine = partial[sending];
     if (op == ReduceOp::kAvg) DivideInPlace(acc, mine, chunk, size);
     FromAccumulator(in.dtype(), mine, out.raw_data(), chunk);
     return absl::OkStatus();
