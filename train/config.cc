@@ -272,6 +272,24 @@ const std::map<std::string, Handler>& ScalarHandlers() {
     (*h)["eval_steps"] = positive_int(&TrainConfig::eval_steps, 0);
     (*h)["save_steps"] = positive_int(&TrainConfig::save_steps, 0);
     (*h)["num_threads"] = positive_int(&TrainConfig::num_threads, 0);
+    (*h)["dp_replicate_size"] = positive_int(&TrainConfig::dp_replicate_size, 1);
+    (*h)["dp_shard_size"] = positive_int(&TrainConfig::dp_shard_size, 1);
+    auto not_yet = [positive_int](int64_t TrainConfig::*field, const char* strategy) {
+      return [=](const Reader& r, const YAML::Node& n, const std::string& key,
+                 TrainConfig& c) -> absl::Status {
+        LOOM_RETURN_IF_ERROR(positive_int(field, 1)(r, n, key, c));
+        if (c.*field > 1) {
+          return r.Error(n, absl::StrCat("'", key, ": ", c.*field, "': ", strategy,
+                                         " is not implemented yet; use dp_replicate_size or "
+                                         "dp_shard_size (data parallelism), or 1"));
+        }
+        return absl::OkStatus();
+      };
+    };
+    (*h)["context_parallel_size"] =
+        not_yet(&TrainConfig::context_parallel_size, "context parallelism");
+    (*h)["tensor_parallel_size"] =
+        not_yet(&TrainConfig::tensor_parallel_size, "tensor parallelism");
     (*h)["num_epochs"] = number(&TrainConfig::num_epochs, 0, true, inf, false);
     (*h)["learning_rate"] = number(&TrainConfig::learning_rate, 0, true, inf, false);
     (*h)["weight_decay"] = number(&TrainConfig::weight_decay, 0, false, inf, false);

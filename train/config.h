@@ -83,6 +83,18 @@ struct TrainConfig {
   int64_t num_threads = 0;  // 0: every core (Loom's own key)
   // Recompute each decoder layer in backward instead of keeping activations.
   bool gradient_checkpointing = false;
+
+  // ---- Parallelism (Axolotl's keys; unset = 1). Their product is the number of ranks;
+  // tools/train starts that many local ranks when no launcher did (collectives/launcher.h).
+  // Tensor and context parallelism are rejected until their issues land; dp_shard runs as
+  // replicated data parallelism for now.
+  int64_t dp_replicate_size = 1;
+  int64_t dp_shard_size = 1;
+  int64_t context_parallel_size = 1;
+  int64_t tensor_parallel_size = 1;
+  int64_t world_size() const {
+    return dp_replicate_size * dp_shard_size * context_parallel_size * tensor_parallel_size;
+  }
 };
 
 // Parses `yaml_text`; `source` (a file name) prefixes every error.

@@ -262,5 +262,24 @@ TEST_F(ConfigTest, LoadsFromAFileAndReportsAMissingOne) {
   EXPECT_NE(missing.status().message().find("nope.yaml"), std::string::npos);
 }
 
+TEST_F(ConfigTest, MeshKeys) {
+  const std::string base = kBase;
+  absl::StatusOr<TrainConfig> c = Parse(base);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->world_size(), 1);
+  c = Parse(base + "dp_replicate_size: 2\ndp_shard_size: 3\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->dp_replicate_size, 2);
+  EXPECT_EQ(c->dp_shard_size, 3);
+  EXPECT_EQ(c->world_size(), 6);
+  c = Parse(base + "tensor_parallel_size: 1\ncontext_parallel_size: 1\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ExpectError(base + "dp_shard_size: 0\n", 5, {"'dp_shard_size' must be a positive integer"});
+  ExpectError(base + "tensor_parallel_size: 2\n", 5,
+              {"'tensor_parallel_size: 2': tensor parallelism is not implemented yet"});
+  ExpectError(base + "context_parallel_size: 4\n", 5,
+              {"'context_parallel_size: 4': context parallelism is not implemented yet"});
+}
+
 }  // namespace
 }  // namespace loom

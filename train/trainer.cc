@@ -148,8 +148,17 @@ std::vector<data::Batch> Trainer::StepBatches(int64_t step) {
   return batches;
 }
 
-StepStats Trainer::Step(const std::vector<data::Batch>& micro_batches) {
+void Trainer::SetDataParallel(DataParallel* dp) {
+  data_parallel_ = dp;
+  if (dp != nullptr) dp->BroadcastParameters(model_->Parameters());
+}
+
+StepStats Trainer::Step(const std::vector<data::Batch>& step_batches) {
   const auto start = std::chrono::steady_clock::now();
+  // Data parallel: this rank's share; the counts and gradients are summed over the group.
+  const std::vector<data::Batch> micro_batches =
+      data_parallel_ ? data_parallel_->Shard(step_batches) : step_batches;
+  if (data_parallel_) data_parallel_->MaybeInjectFailure(step_);
   StepStats s;
   s.lr = schedule_.At(step_);
   optimizer_->set_lr(s.lr);
@@ -157,6 +166,7 @@ StepStats Trainer::Step(const std::vector<data::Batch>& micro_batches) {
     s.trainable_tokens += b.num_trainable_tokens;
     s.tokens += b.num_tokens;
   }
+  if (data_parallel_) data_parallel_->SumCounts(&s.trainable_tokens, &s.tokens);
   // Sum of per-token losses over the step, divided by the step's trainable
   // tokens: each micro-batch's backward is scaled by the same global count.
   const double inv_count = s.trainable_tokens > 0 ? 1.0 / double(s.trainable_tokens) : 0.0;
@@ -168,8 +178,9 @@ StepStats Trainer::Step(const std::vector<data::Batch>& micro_batches) {
     loss_sum += sum.item();
     MulScalar(sum, inv_count).Backward();
   }
-  s.loss = loss_sum * inv_count;
   const std::vector<Tensor> params = model_->Parameters();
+  if (data_parallel_) data_parallel_->SumGradients(params, &loss_sum);
+  s.loss = loss_sum * inv_count;
   s.grad_norm = config_.max_grad_norm > 0 ? ClipGradNorm(params, config_.max_grad_norm)
                                           : GlobalGradNorm(params);
   if (std::isfinite(s.grad_norm)) {
@@ -193,14 +204,21 @@ absl::Status Trainer::Save(const std::string& dir) { return SavePretrainedLlama(
 absl::StatusOr<TrainSummary> Trainer::Run(FILE* log) {
   TrainSummary summary;
   summary.output_dir = config_.output_dir;
-  std::error_code ec;
-  std::filesystem::create_directories(config_.output_dir, ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("output_dir ", config_.output_dir, ": cannot create: ", ec.message()));
-  }
+  // Data-parallel replicas other than rank 0 write nothing and print nothing.
+  const bool writes = data_parallel_ == nullptr || data_parallel_->is_output_rank();
+  std::unique_ptr<FILE, int (*)(FILE*)> devnull(writes ? nullptr : std::fopen("/dev/null", "w"),
+                                                [](FILE* f) { return f ? std::fclose(f) : 0; });
+  if (!writes) log = devnull.get();
   MetricsLog metrics;
-  LOOM_RETURN_IF_ERROR(metrics.Open(config_.output_dir + "/metrics.jsonl"));
+  if (writes) {
+    std::error_code ec;
+    std::filesystem::create_directories(config_.output_dir, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("output_dir ", config_.output_dir, ": cannot create: ", ec.message()));
+    }
+    LOOM_RETURN_IF_ERROR(metrics.Open(config_.output_dir + "/metrics.jsonl"));
+  }
 
   const LlamaConfig& mc = model_->config();
   std::fprintf(
@@ -233,7 +251,7 @@ absl::StatusOr<TrainSummary> Trainer::Run(FILE* log) {
     if (r.prompt_rows > 0) j["eval_accuracy"] = r.accuracy;
     metrics.Write(j);
   };
-  if (!val_.empty()) {
+  if (writes && !val_.empty()) {
     summary.initial_eval = RunEval();
     eval_line(*summary.initial_eval, "start");
   }
@@ -273,11 +291,12 @@ absl::StatusOr<TrainSummary> Trainer::Run(FILE* log) {
       window_tokens = window_seconds = window_loss = 0;
       window_steps = 0;
     }
-    if (config_.eval_steps > 0 && step_ % config_.eval_steps == 0 && step_ < total_steps_ &&
-        !val_.empty()) {
+    if (writes && config_.eval_steps > 0 && step_ % config_.eval_steps == 0 &&
+        step_ < total_steps_ && !val_.empty()) {
       eval_line(RunEval(), "during");
     }
-    if (config_.save_steps > 0 && step_ % config_.save_steps == 0 && step_ < total_steps_) {
+    if (writes && config_.save_steps > 0 && step_ % config_.save_steps == 0 &&
+        step_ < total_steps_) {
       const std::string dir = absl::StrCat(config_.output_dir, "/checkpoint-", step_);
       LOOM_RETURN_IF_ERROR(Save(dir));
       bar.Print(absl::StrCat("saved ", dir));
@@ -285,11 +304,12 @@ absl::StatusOr<TrainSummary> Trainer::Run(FILE* log) {
   }
   summary.seconds = Seconds(start);
   summary.steps = step_;
-  if (!val_.empty()) {
+  if (writes && !val_.empty()) {
     summary.final_eval = RunEval();
     eval_line(*summary.final_eval, "end");
   }
   bar.Finish();
+  if (!writes) return summary;
   LOOM_RETURN_IF_ERROR(Save(config_.output_dir));
   std::fprintf(log, "saved the model to %s (config.json + model.safetensors)\n",
                config_.output_dir.c_str());

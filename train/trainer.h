@@ -28,6 +28,7 @@
 #include "model/llama.h"
 #include "runtime/optim/adamw.h"
 #include "train/config.h"
+#include "train/data_parallel.h"
 #include "train/evaluate.h"
 #include "train/lr_schedule.h"
 
@@ -71,6 +72,10 @@ class Trainer {
   // The next step of the schedule, on its micro-batches of the training set.
   StepStats TrainOneStep() { return Step(StepBatches(step_)); }
 
+  // Trains as one replica of `dp` (not owned): this rank's share of each step's micro-batches,
+  // gradients summed over the group, outputs written by rank 0 only (train/data_parallel.h).
+  void SetDataParallel(DataParallel* dp);
+
   int64_t total_steps() const { return total_steps_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   int64_t step() const { return step_; }
@@ -99,6 +104,7 @@ class Trainer {
   int64_t step_ = 0;
   std::vector<int64_t> order_;  // current epoch's example order
   int64_t order_epoch_ = -1;
+  DataParallel* data_parallel_ = nullptr;
 };
 
 }  // namespace loom
