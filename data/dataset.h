@@ -28,11 +28,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "data/example.h"
 #include "data/tokenizer.h"
 
 namespace loom::data {
-
-inline constexpr int32_t kIgnoreIndex = -100;
 
 // Axolotl's user-defined prompt format (`type: {format: ..., ...}`).
 // `format` may contain {instruction} and {input}; `no_input_format` is used
@@ -62,15 +61,6 @@ struct TokenizeOptions {
   // The model's vocabulary: pretokenized ids must be below it, and text rows
   // need it to hold the tokenizer's ids. 0: the tokenizer's vocab_size.
   int64_t vocab_size = 0;
-};
-
-struct Example {
-  std::vector<int32_t> input_ids;
-  std::vector<int32_t> labels;  // same length; kIgnoreIndex = not trained
-  // Prompt rows only: input_ids[0, prompt_len) is BOS + prompt; `answer` is
-  // the expected output text (without EOS). prompt_len == 0 otherwise.
-  int64_t prompt_len = 0;
-  std::string answer;
 };
 
 struct DatasetStats {

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "data/batch.h"
+#include "data/collators.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "model/llama.h"
