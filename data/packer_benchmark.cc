@@ -23,8 +23,8 @@ ABSL_FLAG(int, repeats, 5, "timed runs per set (the best is printed)");
 
 namespace {
 
-using loom::data::PackOptions;
 using loom::data::Packing;
+using loom::data::PackOptions;
 
 std::vector<int32_t> LogNormal(int64_t n, double median, double sigma, int32_t lo, int32_t hi,
                                uint64_t seed) {
@@ -66,14 +66,14 @@ void Run(const char* name, const std::vector<int32_t>& lengths, int64_t capacity
   for (int r = 0; r < absl::GetFlag(FLAGS_repeats); ++r) {
     const auto start = std::chrono::steady_clock::now();
     p = *loom::data::PackSamples(lengths, o);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                              .count());
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   const int64_t lower = loom::data::LowerBoundBins(lengths, capacity);
-  std::printf("| %-26s | %-10s | %9zu | %8lld | %8lld | %.4f | %8.4f s | %.4f / %.2f s | %5.1fx |\n",
-              name, sequential ? "sequential" : "FFD", lengths.size(), (long long)p.num_bins(),
-              (long long)lower, p.Efficiency(capacity), best, axolotl_eff, axolotl_s,
-              axolotl_s / best);
+  std::printf(
+      "| %-26s | %-10s | %9zu | %8lld | %8lld | %.4f | %8.4f s | %.4f / %.2f s | %5.1fx |\n", name,
+      sequential ? "sequential" : "FFD", lengths.size(), (long long)p.num_bins(), (long long)lower,
+      p.Efficiency(capacity), best, axolotl_eff, axolotl_s, axolotl_s / best);
 }
 
 }  // namespace
@@ -81,7 +81,9 @@ void Run(const char* name, const std::vector<int32_t>& lengths, int64_t capacity
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   std::printf("threads: %d; best of %d runs\n\n", loom::NumThreads(), absl::GetFlag(FLAGS_repeats));
-  std::printf("| set | packer | samples | bins | lower bound | efficiency | time | Axolotl eff. / time | speed-up |\n");
+  std::printf(
+      "| set | packer | samples | bins | lower bound | efficiency | time | Axolotl eff. / time | "
+      "speed-up |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   const auto lognormal = LogNormal(100000, 300, 1.0, 16, 2048, 20240601);
   const auto uniform = Uniform(1000000, 1, 4096, 20240602);
