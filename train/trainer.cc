@@ -6,6 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "data/bpe_tokenizer.h"
+#include "data/collators.h"
+#include "data/prepared_cache.h"
 #include "model/pretrained.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/ops/loss.h"
@@ -37,13 +40,57 @@ std::vector<ParamGroup> DecayGroups(const Module& model, double weight_decay) {
   return {decay, no_decay};
 }
 
+// base_model's tokenizer.json, else tokenizer_config, else bytes.
+absl::StatusOr<std::unique_ptr<data::Tokenizer>> MakeTokenizer(const TrainConfig& config) {
+  std::string source;
+  if (!config.base_model.empty() && data::HasHfTokenizer(config.base_model)) {
+    source = config.base_model;
+  } else if (!config.tokenizer_config.empty()) {
+    source = config.tokenizer_config;
+  }
+  if (source.empty()) {
+    std::fprintf(stderr, "tokenizer: byte-level (256 bytes + BOS, EOS, PAD)\n");
+    return std::make_unique<data::ByteTokenizer>();
+  }
+  LOOM_ASSIGN_OR_RETURN(std::unique_ptr<data::BpeTokenizer> tok, data::LoadBpeTokenizer(source));
+  std::fprintf(stderr, "tokenizer: %s (byte-level BPE, %lld ids, BOS %d%s, EOS %d, PAD %d)\n",
+               source.c_str(), (long long)tok->vocab_size(), tok->bos_id(),
+               tok->adds_bos() ? " added" : " not added", tok->eos_id(), tok->pad_id());
+  return std::unique_ptr<data::Tokenizer>(std::move(tok));
+}
+
+absl::StatusOr<std::vector<data::Example>> LoadOne(const TrainConfig& config,
+                                                   const data::DatasetSpec& spec,
+                                                   const data::Tokenizer& tokenizer,
+                                                   const data::TokenizeOptions& options,
+                                                   const char* what) {
+  data::DatasetStats st;
+  data::CacheOutcome outcome;
+  std::string note;
+  LOOM_ASSIGN_OR_RETURN(std::vector<data::Example> rows,
+                        data::LoadDatasetCached(config.dataset_prepared_path, spec, tokenizer,
+                                                options, &st, &outcome, &note));
+  if (!note.empty()) std::fprintf(stderr, "%s: %s\n", what, note.c_str());
+  std::fprintf(stderr,
+               "%s: %s: %lld rows, %lld kept (%lld longer than sequence_len %lld %s, %lld shorter "
+               "than %lld, %lld with nothing to train dropped), %lld tokens, %lld trainable; "
+               "prepared cache %s\n",
+               what, spec.path.c_str(), (long long)st.rows, (long long)st.kept,
+               (long long)(st.dropped_too_long + st.truncated), (long long)config.sequence_len,
+               st.truncated > 0 ? "truncated" : "dropped", (long long)st.dropped_too_short,
+               (long long)config.min_sample_len, (long long)st.dropped_untrained,
+               (long long)st.tokens, (long long)st.trainable_tokens,
+               data::CacheOutcomeName(outcome));
+  return rows;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config) {
   std::unique_ptr<Trainer> t(new Trainer());
   t->config_ = config;
   if (config.num_threads > 0) SetNumThreads(int(config.num_threads));
-  t->tokenizer_ = std::make_unique<data::ByteTokenizer>();
+  LOOM_ASSIGN_OR_RETURN(t->tokenizer_, MakeTokenizer(config));
 
   // ---- Model.
   if (!config.base_model.empty()) {
@@ -57,19 +104,14 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
   // ---- Data.
   const data::TokenizeOptions tokenize{.sequence_len = config.sequence_len,
                                        .train_on_inputs = config.train_on_inputs,
-                                       .vocab_size = t->model_->config().vocab_size};
+                                       .vocab_size = t->model_->config().vocab_size,
+                                       .excess_length_strategy = config.excess_length_strategy,
+                                       .min_sample_len = config.min_sample_len,
+                                       .chat_template = config.chat_template};
   std::vector<data::Example> all;
   for (const data::DatasetSpec& spec : config.datasets) {
-    data::DatasetStats stats;
     LOOM_ASSIGN_OR_RETURN(std::vector<data::Example> rows,
-                          data::LoadDataset(spec, *t->tokenizer_, tokenize, &stats));
-    std::fprintf(stderr,
-                 "data: %s: %lld rows, %lld kept (%lld longer than sequence_len %lld, %lld with "
-                 "nothing to train dropped), %lld tokens, %lld trainable\n",
-                 spec.path.c_str(), (long long)stats.rows, (long long)stats.kept,
-                 (long long)stats.dropped_too_long, (long long)config.sequence_len,
-                 (long long)stats.dropped_untrained, (long long)stats.tokens,
-                 (long long)stats.trainable_tokens);
+                          LoadOne(config, spec, *t->tokenizer_, tokenize, "data"));
     all.insert(all.end(), std::make_move_iterator(rows.begin()),
                std::make_move_iterator(rows.end()));
   }
@@ -78,11 +120,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
   t->train_ = std::move(split.train);
   t->val_ = std::move(split.val);
   for (const data::DatasetSpec& spec : config.test_datasets) {
-    data::DatasetStats stats;
     LOOM_ASSIGN_OR_RETURN(std::vector<data::Example> rows,
-                          data::LoadDataset(spec, *t->tokenizer_, tokenize, &stats));
-    std::fprintf(stderr, "eval data: %s: %lld rows, %lld kept\n", spec.path.c_str(),
-                 (long long)stats.rows, (long long)stats.kept);
+                          LoadOne(config, spec, *t->tokenizer_, tokenize, "eval data"));
     t->val_.insert(t->val_.end(), std::make_move_iterator(rows.begin()),
                    std::make_move_iterator(rows.end()));
   }
@@ -90,16 +129,64 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
     return absl::InvalidArgumentError(
         absl::StrCat(config.config_path, ": no training rows left after filtering and the split"));
   }
-
-  // ---- Steps and optimizer.
+  t->pad_multiple_ = data::PadMultiple(config.pad_to_sequence_len.value_or(config.sample_packing),
+                                       config.pad_to_multiple_of, config.sequence_len);
   const int64_t mbs = config.micro_batch_size, ga = config.gradient_accumulation_steps;
+  if (config.sample_packing) {
+    std::vector<int32_t> lengths;
+    lengths.reserve(t->train_.size());
+    for (const data::Example& e : t->train_) lengths.push_back(int32_t(e.input_ids.size()));
+    const bool real = config.multipack_real_batches;
+    t->sampler_.emplace(
+        std::move(lengths),
+        data::SamplerOptions{
+            .pack = {.capacity = real ? config.sequence_len : mbs * config.sequence_len,
+                     .group_size = config.sample_packing_group_size,
+                     .bin_size = config.sample_packing_bin_size,
+                     .sequential = config.sample_packing_sequentially,
+                     .seed = config.seed},
+            .bins_per_micro_batch = real ? mbs : 1,
+            .dp_rank = t->dp_rank_,
+            .dp_size = t->dp_size_});
+    LOOM_ASSIGN_OR_RETURN(const data::EpochPlan* plan, t->sampler_->Plan(0));
+    const data::SamplerOptions& so = t->sampler_->options();
+    std::fprintf(stderr,
+                 "packing: %s, epoch 0: %lld bins of %lld tokens (%lld per micro-batch), "
+                 "efficiency %.4f = %lld tokens / (bins * capacity); %lld micro-batches per rank "
+                 "(%lld bins split, %lld padding bins to even out %lld ranks; no sample dropped); "
+                 "repacked every epoch\n",
+                 so.pack.sequential ? "sequential" : "first-fit-decreasing",
+                 (long long)plan->packed_bins, (long long)so.pack.capacity,
+                 (long long)so.bins_per_micro_batch, plan->efficiency, (long long)plan->bins.tokens,
+                 (long long)plan->micro_batches_per_rank, (long long)plan->split_bins,
+                 (long long)plan->empty_bins, (long long)so.dp_size);
+  }
+  // ---- Steps and optimizer.
   t->micro_batches_per_epoch_ = (int64_t(t->train_.size()) + mbs - 1) / mbs;
-  t->steps_per_epoch_ = (t->micro_batches_per_epoch_ + ga - 1) / ga;
-  t->total_steps_ =
-      config.max_steps > 0
-          ? config.max_steps
-          : std::max<int64_t>(1,
-                              int64_t(std::ceil(config.num_epochs * double(t->steps_per_epoch_))));
+  t->steps_per_epoch_ = t->EpochSteps(0);
+  if (config.max_steps > 0) {
+    t->total_steps_ = config.max_steps;
+  } else if (config.sample_packing && config.sample_packing_eff_est > 0) {
+    int64_t tokens = 0;
+    for (const data::Example& e : t->train_) tokens += int64_t(e.input_ids.size());
+    t->total_steps_ =
+        data::EstimatedTotalSteps(tokens, config.sample_packing_eff_est, config.sequence_len,
+                                  mbs * ga * t->dp_size_, config.num_epochs);
+    std::fprintf(stderr,
+                 "steps: %lld from sample_packing_eff_est %.3f (Axolotl's estimate: (floor(0.99 * "
+                 "%lld tokens / eff / %lld) // %lld - 1) * %g epochs)\n",
+                 (long long)t->total_steps_, config.sample_packing_eff_est, (long long)tokens,
+                 (long long)config.sequence_len, (long long)(mbs * ga * t->dp_size_),
+                 config.num_epochs);
+  } else {
+    // Exact: the steps of every epoch's own packing (the last one fractional).
+    const int64_t whole = int64_t(std::floor(config.num_epochs));
+    int64_t total = 0;
+    for (int64_t e = 0; e < whole; ++e) total += t->EpochSteps(e);
+    const double frac = config.num_epochs - double(whole);
+    if (frac > 0) total += int64_t(std::ceil(frac * double(t->EpochSteps(whole))));
+    t->total_steps_ = std::max<int64_t>(1, total);
+  }
   LOOM_ASSIGN_OR_RETURN(t->schedule_.kind, ParseLrSchedulerName(config.lr_scheduler));
   t->schedule_.lr = config.learning_rate;
   t->schedule_.total_steps = t->total_steps_;
@@ -129,21 +216,53 @@ double Trainer::FlopsPerToken(int64_t tokens) const {
   return 6.0 * matmul_params + attention;
 }
 
+int64_t Trainer::EpochSteps(int64_t epoch) {
+  const int64_t ga = config_.gradient_accumulation_steps;
+  if (!sampler_.has_value()) return (micro_batches_per_epoch_ + ga - 1) / ga;
+  absl::StatusOr<const data::EpochPlan*> plan = sampler_->Plan(epoch);
+  LOOM_CHECK_OK(plan.status());  // the options were checked on epoch 0
+  return std::max<int64_t>(1, ((*plan)->micro_batches_per_rank + ga - 1) / ga);
+}
+
+std::pair<int64_t, int64_t> Trainer::EpochOf(int64_t step) {
+  int64_t epoch = 0;
+  for (;; ++epoch) {
+    if (epoch == int64_t(epoch_steps_.size())) epoch_steps_.push_back(EpochSteps(epoch));
+    if (step < epoch_steps_[size_t(epoch)]) return {epoch, step};
+    step -= epoch_steps_[size_t(epoch)];
+  }
+}
+
 std::vector<data::Batch> Trainer::StepBatches(int64_t step) {
-  const int64_t epoch = step / steps_per_epoch_, in_epoch = step % steps_per_epoch_;
+  const auto [epoch, in_epoch] = EpochOf(step);
+  const int64_t mbs = config_.micro_batch_size, ga = config_.gradient_accumulation_steps;
+  std::vector<data::Batch> batches;
+  if (sampler_.has_value()) {
+    absl::StatusOr<const data::EpochPlan*> plan = sampler_->Plan(epoch);
+    LOOM_CHECK_OK(plan.status());
+    for (int64_t m = in_epoch * ga;
+         m < std::min((in_epoch + 1) * ga, (*plan)->micro_batches_per_rank); ++m) {
+      std::vector<std::vector<const data::Example*>> bins;
+      for (absl::Span<const int64_t> bin : sampler_->MicroBatch(**plan, m)) {
+        bins.emplace_back();
+        for (int64_t s : bin) bins.back().push_back(&train_[size_t(s)]);
+      }
+      batches.push_back(data::CollatePacked(
+          bins, {.pad_id = tokenizer_->pad_id(), .pad_to_multiple = pad_multiple_}));
+    }
+    return batches;
+  }
   if (epoch != order_epoch_) {
     order_ = data::EpochOrder(int64_t(train_.size()), config_.seed, epoch);
     order_epoch_ = epoch;
   }
-  const int64_t mbs = config_.micro_batch_size, ga = config_.gradient_accumulation_steps;
-  std::vector<data::Batch> batches;
   for (int64_t m = in_epoch * ga; m < std::min((in_epoch + 1) * ga, micro_batches_per_epoch_);
        ++m) {
     std::vector<const data::Example*> rows;
     for (int64_t i = m * mbs; i < std::min((m + 1) * mbs, int64_t(train_.size())); ++i) {
       rows.push_back(&train_[size_t(order_[size_t(i)])]);
     }
-    batches.push_back(data::Collate(rows, tokenizer_->pad_id()));
+    batches.push_back(data::Collate(rows, tokenizer_->pad_id(), pad_multiple_));
   }
   return batches;
 }
@@ -163,7 +282,8 @@ StepStats Trainer::Step(const std::vector<data::Batch>& micro_batches) {
   double loss_sum = 0;
   for (const data::Batch& b : micro_batches) {
     if (b.num_trainable_tokens == 0) continue;
-    Tensor logits = model_->Forward(b.input_ids, {.position_ids = b.position_ids});
+    Tensor logits =
+        model_->Forward(b.input_ids, {.position_ids = b.position_ids, .cu_seqlens = b.cu_seqlens});
     Tensor sum = CrossEntropy(logits, b.targets, Reduction::kSum);
     loss_sum += sum.item();
     MulScalar(sum, inv_count).Backward();
