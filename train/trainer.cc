@@ -6,14 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "data/bpe_tokenizer.h"
 #include "data/collators.h"
-#include "data/prepared_cache.h"
 #include "model/pretrained.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/ops/loss.h"
 #include "runtime/optim/clip_grad.h"
 #include "runtime/parallel.h"
+#include "train/data_pipeline.h"
 #include "train/progress.h"
 
 namespace loom {
@@ -40,57 +39,12 @@ std::vector<ParamGroup> DecayGroups(const Module& model, double weight_decay) {
   return {decay, no_decay};
 }
 
-// base_model's tokenizer.json, else tokenizer_config, else bytes.
-absl::StatusOr<std::unique_ptr<data::Tokenizer>> MakeTokenizer(const TrainConfig& config) {
-  std::string source;
-  if (!config.base_model.empty() && data::HasHfTokenizer(config.base_model)) {
-    source = config.base_model;
-  } else if (!config.tokenizer_config.empty()) {
-    source = config.tokenizer_config;
-  }
-  if (source.empty()) {
-    std::fprintf(stderr, "tokenizer: byte-level (256 bytes + BOS, EOS, PAD)\n");
-    return std::make_unique<data::ByteTokenizer>();
-  }
-  LOOM_ASSIGN_OR_RETURN(std::unique_ptr<data::BpeTokenizer> tok, data::LoadBpeTokenizer(source));
-  std::fprintf(stderr, "tokenizer: %s (byte-level BPE, %lld ids, BOS %d%s, EOS %d, PAD %d)\n",
-               source.c_str(), (long long)tok->vocab_size(), tok->bos_id(),
-               tok->adds_bos() ? " added" : " not added", tok->eos_id(), tok->pad_id());
-  return std::unique_ptr<data::Tokenizer>(std::move(tok));
-}
-
-absl::StatusOr<std::vector<data::Example>> LoadOne(const TrainConfig& config,
-                                                   const data::DatasetSpec& spec,
-                                                   const data::Tokenizer& tokenizer,
-                                                   const data::TokenizeOptions& options,
-                                                   const char* what) {
-  data::DatasetStats st;
-  data::CacheOutcome outcome;
-  std::string note;
-  LOOM_ASSIGN_OR_RETURN(std::vector<data::Example> rows,
-                        data::LoadDatasetCached(config.dataset_prepared_path, spec, tokenizer,
-                                                options, &st, &outcome, &note));
-  if (!note.empty()) std::fprintf(stderr, "%s: %s\n", what, note.c_str());
-  std::fprintf(stderr,
-               "%s: %s: %lld rows, %lld kept (%lld longer than sequence_len %lld %s, %lld shorter "
-               "than %lld, %lld with nothing to train dropped), %lld tokens, %lld trainable; "
-               "prepared cache %s\n",
-               what, spec.path.c_str(), (long long)st.rows, (long long)st.kept,
-               (long long)(st.dropped_too_long + st.truncated), (long long)config.sequence_len,
-               st.truncated > 0 ? "truncated" : "dropped", (long long)st.dropped_too_short,
-               (long long)config.min_sample_len, (long long)st.dropped_untrained,
-               (long long)st.tokens, (long long)st.trainable_tokens,
-               data::CacheOutcomeName(outcome));
-  return rows;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config) {
   std::unique_ptr<Trainer> t(new Trainer());
   t->config_ = config;
   if (config.num_threads > 0) SetNumThreads(int(config.num_threads));
-  LOOM_ASSIGN_OR_RETURN(t->tokenizer_, MakeTokenizer(config));
 
   // ---- Model.
   if (!config.base_model.empty()) {
@@ -101,66 +55,21 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
   }
   t->model_->model().set_gradient_checkpointing(config.gradient_checkpointing);
 
-  // ---- Data.
-  const data::TokenizeOptions tokenize{.sequence_len = config.sequence_len,
-                                       .train_on_inputs = config.train_on_inputs,
-                                       .vocab_size = t->model_->config().vocab_size,
-                                       .excess_length_strategy = config.excess_length_strategy,
-                                       .min_sample_len = config.min_sample_len,
-                                       .chat_template = config.chat_template};
-  std::vector<data::Example> all;
-  for (const data::DatasetSpec& spec : config.datasets) {
-    LOOM_ASSIGN_OR_RETURN(std::vector<data::Example> rows,
-                          LoadOne(config, spec, *t->tokenizer_, tokenize, "data"));
-    all.insert(all.end(), std::make_move_iterator(rows.begin()),
-               std::make_move_iterator(rows.end()));
-  }
-  LOOM_ASSIGN_OR_RETURN(data::TrainValSplit split,
-                        data::ShuffleAndSplit(std::move(all), config.val_set_size, config.seed));
-  t->train_ = std::move(split.train);
-  t->val_ = std::move(split.val);
-  for (const data::DatasetSpec& spec : config.test_datasets) {
-    LOOM_ASSIGN_OR_RETURN(std::vector<data::Example> rows,
-                          LoadOne(config, spec, *t->tokenizer_, tokenize, "eval data"));
-    t->val_.insert(t->val_.end(), std::make_move_iterator(rows.begin()),
-                   std::make_move_iterator(rows.end()));
-  }
-  if (t->train_.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(config.config_path, ": no training rows left after filtering and the split"));
-  }
-  t->pad_multiple_ = data::PadMultiple(config.pad_to_sequence_len.value_or(config.sample_packing),
-                                       config.pad_to_multiple_of, config.sequence_len);
+  // ---- Data (train/data_pipeline.h).
+  LOOM_ASSIGN_OR_RETURN(t->tokenizer_, MakeTokenizer(config, stderr));
+  LOOM_ASSIGN_OR_RETURN(TrainingData d, LoadTrainingData(config, *t->tokenizer_,
+                                                         t->model_->config().vocab_size, stderr));
+  t->train_ = std::move(d.train);
+  t->val_ = std::move(d.val);
+  t->pad_multiple_ = PadMultipleFor(config);
   const int64_t mbs = config.micro_batch_size, ga = config.gradient_accumulation_steps;
   if (config.sample_packing) {
-    std::vector<int32_t> lengths;
-    lengths.reserve(t->train_.size());
-    for (const data::Example& e : t->train_) lengths.push_back(int32_t(e.input_ids.size()));
-    const bool real = config.multipack_real_batches;
-    t->sampler_.emplace(
-        std::move(lengths),
-        data::SamplerOptions{
-            .pack = {.capacity = real ? config.sequence_len : mbs * config.sequence_len,
-                     .group_size = config.sample_packing_group_size,
-                     .bin_size = config.sample_packing_bin_size,
-                     .sequential = config.sample_packing_sequentially,
-                     .seed = config.seed},
-            .bins_per_micro_batch = real ? mbs : 1,
-            .dp_rank = t->dp_rank_,
-            .dp_size = t->dp_size_});
+    t->sampler_.emplace(Lengths(t->train_), SamplerOptionsFor(config, t->dp_rank_, t->dp_size_));
     LOOM_ASSIGN_OR_RETURN(const data::EpochPlan* plan, t->sampler_->Plan(0));
-    const data::SamplerOptions& so = t->sampler_->options();
-    std::fprintf(stderr,
-                 "packing: %s, epoch 0: %lld bins of %lld tokens (%lld per micro-batch), "
-                 "efficiency %.4f = %lld tokens / (bins * capacity); %lld micro-batches per rank "
-                 "(%lld bins split, %lld padding bins to even out %lld ranks; no sample dropped); "
-                 "repacked every epoch\n",
-                 so.pack.sequential ? "sequential" : "first-fit-decreasing",
-                 (long long)plan->packed_bins, (long long)so.pack.capacity,
-                 (long long)so.bins_per_micro_batch, plan->efficiency, (long long)plan->bins.tokens,
-                 (long long)plan->micro_batches_per_rank, (long long)plan->split_bins,
-                 (long long)plan->empty_bins, (long long)so.dp_size);
+    std::fprintf(stderr, "packing: %s; repacked every epoch\n",
+                 DescribePlan(*plan, t->sampler_->options()).c_str());
   }
+
   // ---- Steps and optimizer.
   t->micro_batches_per_epoch_ = (int64_t(t->train_.size()) + mbs - 1) / mbs;
   t->steps_per_epoch_ = t->EpochSteps(0);
