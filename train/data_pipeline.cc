@@ -1,5 +1,7 @@
 #include "train/data_pipeline.h"
 
+#include <cmath>
+
 #include "absl/strings/str_format.h"
 #include "data/bpe_tokenizer.h"
 #include "data/collators.h"
@@ -131,6 +133,47 @@ std::string DescribePlan(const data::EpochPlan& plan, const data::SamplerOptions
       o.pack.sequential ? "sequential" : "first-fit-decreasing", plan.epoch, plan.packed_bins,
       o.pack.capacity, o.bins_per_micro_batch, plan.efficiency, plan.bins.tokens,
       plan.micro_batches_per_rank, plan.split_bins, plan.empty_bins, o.dp_size);
+}
+
+int64_t EpochStepsFor(const TrainConfig& config, data::MultipackSampler* sampler,
+                      int64_t train_rows, int64_t epoch) {
+  const int64_t ga = config.gradient_accumulation_steps, mbs = config.micro_batch_size;
+  if (sampler == nullptr) return ((train_rows + mbs - 1) / mbs + ga - 1) / ga;
+  absl::StatusOr<const data::EpochPlan*> plan = sampler->Plan(epoch);
+  LOOM_CHECK_OK(plan.status());  // the options were checked on epoch 0
+  return std::max<int64_t>(1, ((*plan)->micro_batches_per_rank + ga - 1) / ga);
+}
+
+StepPlan PlanSteps(const TrainConfig& config, data::MultipackSampler* sampler,
+                   const std::vector<data::Example>& train, int64_t dp_size) {
+  StepPlan p;
+  const int64_t rows = int64_t(train.size());
+  p.steps_per_epoch = EpochStepsFor(config, sampler, rows, 0);
+  if (config.max_steps > 0) {
+    p.total_steps = config.max_steps;
+    p.how = "max_steps";
+  } else if (sampler != nullptr && config.sample_packing_eff_est > 0) {
+    int64_t tokens = 0;
+    for (const data::Example& e : train) tokens += int64_t(e.input_ids.size());
+    const int64_t batch = config.micro_batch_size * config.gradient_accumulation_steps * dp_size;
+    p.total_steps = data::EstimatedTotalSteps(tokens, config.sample_packing_eff_est,
+                                              config.sequence_len, batch, config.num_epochs);
+    p.how = absl::StrFormat(
+        "Axolotl's estimate from sample_packing_eff_est %.3f: (floor(0.99 * %d tokens / eff / %d) "
+        "// %d - 1) * %g epochs",
+        config.sample_packing_eff_est, tokens, config.sequence_len, batch, config.num_epochs);
+  } else {
+    const int64_t whole = int64_t(std::floor(config.num_epochs));
+    int64_t total = 0;
+    for (int64_t e = 0; e < whole; ++e) total += EpochStepsFor(config, sampler, rows, e);
+    const double frac = config.num_epochs - double(whole);
+    if (frac > 0) {
+      total += int64_t(std::ceil(frac * double(EpochStepsFor(config, sampler, rows, whole))));
+    }
+    p.total_steps = std::max<int64_t>(1, total);
+    p.how = sampler != nullptr ? "the sum over each epoch's own packing" : "num_epochs";
+  }
+  return p;
 }
 
 }  // namespace loom

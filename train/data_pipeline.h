@@ -57,6 +57,23 @@ data::SamplerOptions SamplerOptionsFor(const TrainConfig& config, int64_t dp_ran
 // Row padding: Axolotl's pad_to_sequence_len / pad_to_multiple_of rule.
 int64_t PadMultipleFor(const TrainConfig& config);
 
+// Optimizer steps of `epoch`: ceil(micro-batches per rank / gradient
+// accumulation), from that epoch's packing when `sampler` is set, else from
+// ceil(train_rows / micro_batch_size).
+int64_t EpochStepsFor(const TrainConfig& config, data::MultipackSampler* sampler,
+                      int64_t train_rows, int64_t epoch);
+
+struct StepPlan {
+  int64_t total_steps = 0;
+  int64_t steps_per_epoch = 0;  // of epoch 0
+  std::string how;              // the rule used, for logs
+};
+// max_steps if set; else Axolotl's estimate if sample_packing_eff_est is
+// set; else the exact sum over the epochs' own packings (the last epoch
+// fractional, as num_epochs allows).
+StepPlan PlanSteps(const TrainConfig& config, data::MultipackSampler* sampler,
+                   const std::vector<data::Example>& train, int64_t dp_size);
+
 // "first-fit-decreasing, epoch 0: ... bins ... efficiency ..." for logs.
 std::string DescribePlan(const data::EpochPlan& plan, const data::SamplerOptions& options);
 

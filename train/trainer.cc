@@ -62,7 +62,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
   t->train_ = std::move(d.train);
   t->val_ = std::move(d.val);
   t->pad_multiple_ = PadMultipleFor(config);
-  const int64_t mbs = config.micro_batch_size, ga = config.gradient_accumulation_steps;
+  const int64_t mbs = config.micro_batch_size;
   if (config.sample_packing) {
     t->sampler_.emplace(Lengths(t->train_), SamplerOptionsFor(config, t->dp_rank_, t->dp_size_));
     LOOM_ASSIGN_OR_RETURN(const data::EpochPlan* plan, t->sampler_->Plan(0));
@@ -72,29 +72,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
 
   // ---- Steps and optimizer.
   t->micro_batches_per_epoch_ = (int64_t(t->train_.size()) + mbs - 1) / mbs;
-  t->steps_per_epoch_ = t->EpochSteps(0);
-  if (config.max_steps > 0) {
-    t->total_steps_ = config.max_steps;
-  } else if (config.sample_packing && config.sample_packing_eff_est > 0) {
-    int64_t tokens = 0;
-    for (const data::Example& e : t->train_) tokens += int64_t(e.input_ids.size());
-    t->total_steps_ =
-        data::EstimatedTotalSteps(tokens, config.sample_packing_eff_est, config.sequence_len,
-                                  mbs * ga * t->dp_size_, config.num_epochs);
-    std::fprintf(stderr,
-                 "steps: %lld from sample_packing_eff_est %.3f (Axolotl's estimate: (floor(0.99 * "
-                 "%lld tokens / eff / %lld) // %lld - 1) * %g epochs)\n",
-                 (long long)t->total_steps_, config.sample_packing_eff_est, (long long)tokens,
-                 (long long)config.sequence_len, (long long)(mbs * ga * t->dp_size_),
-                 config.num_epochs);
-  } else {
-    // Exact: the steps of every epoch's own packing (the last one fractional).
-    const int64_t whole = int64_t(std::floor(config.num_epochs));
-    int64_t total = 0;
-    for (int64_t e = 0; e < whole; ++e) total += t->EpochSteps(e);
-    const double frac = config.num_epochs - double(whole);
-    if (frac > 0) total += int64_t(std::ceil(frac * double(t->EpochSteps(whole))));
-    t->total_steps_ = std::max<int64_t>(1, total);
+  const StepPlan steps =
+      PlanSteps(config, t->sampler_.has_value() ? &*t->sampler_ : nullptr, t->train_, t->dp_size_);
+  t->steps_per_epoch_ = steps.steps_per_epoch;
+  t->total_steps_ = steps.total_steps;
+  if (config.sample_packing) {
+    std::fprintf(stderr, "steps: %lld (%s)\n", (long long)steps.total_steps, steps.how.c_str());
   }
   LOOM_ASSIGN_OR_RETURN(t->schedule_.kind, ParseLrSchedulerName(config.lr_scheduler));
   t->schedule_.lr = config.learning_rate;
@@ -126,11 +109,8 @@ double Trainer::FlopsPerToken(int64_t tokens) const {
 }
 
 int64_t Trainer::EpochSteps(int64_t epoch) {
-  const int64_t ga = config_.gradient_accumulation_steps;
-  if (!sampler_.has_value()) return (micro_batches_per_epoch_ + ga - 1) / ga;
-  absl::StatusOr<const data::EpochPlan*> plan = sampler_->Plan(epoch);
-  LOOM_CHECK_OK(plan.status());  // the options were checked on epoch 0
-  return std::max<int64_t>(1, ((*plan)->micro_batches_per_rank + ga - 1) / ga);
+  return EpochStepsFor(config_, sampler_.has_value() ? &*sampler_ : nullptr, int64_t(train_.size()),
+                       epoch);
 }
 
 std::pair<int64_t, int64_t> Trainer::EpochOf(int64_t step) {
