@@ -212,10 +212,18 @@ absl::StatusOr<TrainSummary> Trainer::Run(FILE* log) {
   LOOM_RETURN_IF_ERROR(metrics.Open(config_.output_dir + "/metrics.jsonl"));
 
   const LlamaConfig& mc = model_->config();
+  // What one micro-batch is: padded rows, or packed rows of samples.
+  const std::string micro_batch =
+      !sampler_.has_value()
+          ? absl::StrFormat("%d rows", config_.micro_batch_size)
+          : absl::StrFormat("%d packed row%s of %d tokens",
+                            sampler_->options().bins_per_micro_batch,
+                            sampler_->options().bins_per_micro_batch > 1 ? "s" : "",
+                            sampler_->options().pack.capacity);
   std::fprintf(
       log,
       "model: %lld parameters (%lld layers, hidden %lld, heads %lld/%lld kv, vocab %lld%s)\n"
-      "train: %zu rows, %zu eval rows; %lld steps (%lld per epoch) of %lld x %lld rows; "
+      "train: %zu rows, %zu eval rows; %lld steps (%lld per epoch) of %lld x %s; "
       "%d threads\n"
       "flops: per token = 6 * (matmul weights) + 6 * layers * heads * head_dim * "
       "(row length + 1)\n",
@@ -223,8 +231,7 @@ absl::StatusOr<TrainSummary> Trainer::Run(FILE* log) {
       (long long)mc.hidden_size, (long long)mc.num_attention_heads, (long long)mc.kv_heads(),
       (long long)mc.vocab_size, mc.tie_word_embeddings ? ", tied" : "", train_.size(), val_.size(),
       (long long)total_steps_, (long long)steps_per_epoch_,
-      (long long)config_.gradient_accumulation_steps, (long long)config_.micro_batch_size,
-      NumThreads());
+      (long long)config_.gradient_accumulation_steps, micro_batch.c_str(), NumThreads());
 
   ProgressBar bar(total_steps_, log);
   auto eval_line = [&](const EvalResult& r, const char* when) {
