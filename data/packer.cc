@@ -77,11 +77,15 @@ Packing ShuffleBins(const Packing& in, uint64_t seed, int64_t epoch) {
 }  // namespace
 
 Packing FirstFitDecreasing(absl::Span<const int32_t> lengths, absl::Span<const int64_t> members,
-                           int64_t capacity, int64_t bin_size) {
+                           int64_t capacity, int64_t bin_size, int64_t sort_divisor) {
   const int64_t n = int64_t(members.size());
-  // Counting sort by length, longest first; ties keep the order of `members`.
-  std::vector<int64_t> count(size_t(capacity) + 2, 0);
-  for (int64_t s : members) ++count[size_t(capacity - lengths[size_t(s)])];
+  // Samples longer than `small` in a counting sort by length, longest first
+  // (ties keep the order of `members`), then the rest in their given order.
+  const int64_t small = sort_divisor > 0 ? capacity / sort_divisor : 0;
+  std::vector<int64_t> count(static_cast<size_t>(capacity) + 2, 0);
+  for (int64_t s : members) {
+    if (lengths[size_t(s)] > small) ++count[size_t(capacity - lengths[size_t(s)])];
+  }
   int64_t run = 0;
   for (int64_t& c : count) {
     const int64_t here = c;
@@ -89,7 +93,11 @@ Packing FirstFitDecreasing(absl::Span<const int32_t> lengths, absl::Span<const i
     run += here;
   }
   std::vector<int64_t> sorted(static_cast<size_t>(n));
-  for (int64_t s : members) sorted[size_t(count[size_t(capacity - lengths[size_t(s)])]++)] = s;
+  int64_t tail = run;  // the short samples start after the sorted ones
+  for (int64_t s : members) {
+    const int64_t len = lengths[size_t(s)];
+    sorted[size_t(len > small ? count[size_t(capacity - len)]++ : tail++)] = s;
+  }
 
   RemainingTree tree(std::max<int64_t>(n, 1), int32_t(capacity));
   std::vector<int64_t> bin_of(static_cast<size_t>(n)), members_in(size_t(n), 0);
@@ -130,6 +138,10 @@ absl::StatusOr<Packing> PackSamples(absl::Span<const int32_t> lengths, const Pac
     return absl::InvalidArgumentError(absl::StrFormat(
         "packing: sample_packing_bin_size must be a positive integer, got %d", o.bin_size));
   }
+  if (o.sort_divisor < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("packing: sort_divisor must be >= 0, got %d", o.sort_divisor));
+  }
   if (o.group_size < 1) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "packing: sample_packing_group_size must be a positive integer, got %d", o.group_size));
@@ -151,8 +163,9 @@ absl::StatusOr<Packing> PackSamples(absl::Span<const int32_t> lengths, const Pac
   ParallelFor(groups, 1, [&](int64_t begin, int64_t end) {
     for (int64_t g = begin; g < end; ++g) {
       const int64_t lo = g * o.group_size, hi = std::min(n, lo + o.group_size);
-      parts[size_t(g)] = FirstFitDecreasing(
-          lengths, absl::MakeConstSpan(order.data() + lo, size_t(hi - lo)), o.capacity, o.bin_size);
+      parts[size_t(g)] =
+          FirstFitDecreasing(lengths, absl::MakeConstSpan(order.data() + lo, size_t(hi - lo)),
+                             o.capacity, o.bin_size, o.sort_divisor);
     }
   });
   Packing all;

@@ -59,8 +59,9 @@ std::vector<int32_t> ChatMix(int64_t n, uint64_t seed) {
 }
 
 void Run(const char* name, const std::vector<int32_t>& lengths, int64_t capacity, bool sequential,
-         double axolotl_eff, double axolotl_s) {
-  PackOptions o{.capacity = capacity, .sequential = sequential, .seed = 42};
+         double axolotl_eff, double axolotl_s, int64_t sort_divisor = 8) {
+  PackOptions o{
+      .capacity = capacity, .sequential = sequential, .sort_divisor = sort_divisor, .seed = 42};
   double best = 1e30;
   Packing p;
   for (int r = 0; r < absl::GetFlag(FLAGS_repeats); ++r) {
@@ -71,7 +72,7 @@ void Run(const char* name, const std::vector<int32_t>& lengths, int64_t capacity
   }
   const int64_t lower = loom::data::LowerBoundBins(lengths, capacity);
   std::printf(
-      "| %-26s | %-10s | %9zu | %8lld | %8lld | %.4f | %8.4f s | %.4f / %.2f s | %5.1fx |\n", name,
+      "| %-26s | %-15s | %9zu | %8lld | %8lld | %.4f | %8.4f s | %.4f / %.2f s | %5.1fx |\n", name,
       sequential ? "sequential" : "FFD", lengths.size(), (long long)p.num_bins(), (long long)lower,
       p.Efficiency(capacity), best, axolotl_eff, axolotl_s, axolotl_s / best);
 }
@@ -91,6 +92,9 @@ int main(int argc, char** argv) {
   Run("lognormal 100k, C=2048", lognormal, 2048, false, 0.9958, 0.58);
   Run("uniform 1M, C=4096", uniform, 4096, false, 0.9861, 9.6);
   Run("chat mix 196k, C=4096", chat, 4096, false, 0.9959, 0.69);
+  Run("lognormal 100k, C=2048", lognormal, 2048, false, 0.9958, 0.58, 0);
+  Run("uniform 1M, C=4096", uniform, 4096, false, 0.9861, 9.6, 0);
+  Run("chat mix 196k, C=4096", chat, 4096, false, 0.9959, 0.69, 0);
   Run("lognormal 100k, C=2048", lognormal, 2048, true, 0.8132, 0.02);
   Run("uniform 1M, C=4096", uniform, 4096, true, 0.7500, 0.66);
   Run("chat mix 196k, C=4096", chat, 4096, true, 0.8253, 0.03);

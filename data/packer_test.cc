@@ -20,9 +20,15 @@ std::vector<std::vector<int64_t>> Bins(const Packing& p) {
 // segment-tree version.
 std::vector<std::vector<int64_t>> ReferenceFfd(const std::vector<int32_t>& lengths,
                                                std::vector<int64_t> members, int64_t capacity,
-                                               int64_t bin_size) {
-  std::stable_sort(members.begin(), members.end(),
-                   [&](int64_t a, int64_t b) { return lengths[size_t(a)] > lengths[size_t(b)]; });
+                                               int64_t bin_size, int64_t sort_divisor = 0) {
+  // Long samples (all if sort_divisor is 0) longest first, then the short
+  // ones in their order.
+  const int64_t small = sort_divisor > 0 ? capacity / sort_divisor : 0;
+  std::stable_sort(members.begin(), members.end(), [&](int64_t a, int64_t b) {
+    const int64_t la = lengths[size_t(a)] > small ? lengths[size_t(a)] : 0;
+    const int64_t lb = lengths[size_t(b)] > small ? lengths[size_t(b)] : 0;
+    return la > lb;
+  });
   std::vector<std::vector<int64_t>> bins;
   std::vector<int64_t> used;
   for (int64_t s : members) {
@@ -95,9 +101,10 @@ TEST(PackerTest, SegmentTreeMatchesThePlainReference) {
     std::vector<int64_t> members(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) members[size_t(i)] = i;
     std::shuffle(members.begin(), members.end(), rng);
-    EXPECT_EQ(Bins(FirstFitDecreasing(lengths, members, capacity, bin_size)),
-              ReferenceFfd(lengths, members, capacity, bin_size))
-        << "trial " << trial;
+    const int64_t divisor = trial % 3 == 0 ? 0 : 1 + int64_t(rng() % 10);
+    EXPECT_EQ(Bins(FirstFitDecreasing(lengths, members, capacity, bin_size, divisor)),
+              ReferenceFfd(lengths, members, capacity, bin_size, divisor))
+        << "trial " << trial << " divisor " << divisor;
   }
 }
 
@@ -158,6 +165,26 @@ TEST(PackerTest, FfdIsCloseToTheLowerBound) {
   const int64_t lower = LowerBoundBins(lengths, 2048);
   EXPECT_LE(p.num_bins(), lower + lower / 50) << "more than 2% over the lower bound";
   EXPECT_GT(p.Efficiency(2048), 0.98);
+}
+
+// When many short samples share a bin, sorting them all would make each bin
+// a run of equal lengths (and on data whose length tracks its content, each
+// micro-batch one kind of sample). Short samples keep their shuffled order.
+TEST(PackerTest, BinsOfShortSamplesMixLengths) {
+  const std::vector<int32_t> lengths = RandomLengths(12000, 11, 20, 6);
+  auto mean_distinct = [&](int64_t divisor) {
+    const Packing p = *PackSamples(lengths, {.capacity = 512, .sort_divisor = divisor, .seed = 3});
+    double distinct = 0;
+    for (int64_t b = 0; b < p.num_bins(); ++b) {
+      std::vector<int32_t> l;
+      for (int64_t s : p.bin(b)) l.push_back(lengths[size_t(s)]);
+      std::sort(l.begin(), l.end());
+      distinct += double(std::unique(l.begin(), l.end()) - l.begin());
+    }
+    return distinct / double(p.num_bins());
+  };
+  EXPECT_GT(mean_distinct(8), 8.0);  // of the 10 lengths
+  EXPECT_LT(mean_distinct(0), 2.5);  // everything sorted: runs of one or two lengths
 }
 
 TEST(PackerTest, SequentialIsNextFitInOrder) {
