@@ -174,6 +174,7 @@ void BpeTokenizer::EncodeWord(absl::string_view word, std::vector<int32_t>* out)
   std::vector<int32_t> ids;
   for (int i = 0; i >= 0; i = next[size_t(i)]) ids.push_back(sym[size_t(i)]);
   out->insert(out->end(), ids.begin(), ids.end());
+  if (word.size() > 256) return;  // long runs (whitespace, repeats) would bloat the cache
   absl::MutexLock lock(&cache_mu_);
   if (cache_.size() > 200000) cache_.clear();
   cache_.emplace(std::string(word), std::move(ids));

@@ -1,5 +1,6 @@
 #include "data/bpe_tokenizer.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include "gtest/gtest.h"
@@ -117,6 +118,52 @@ TEST(BpeTokenizerTest, UnsupportedFilesAreClearErrors) {
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("/nonexistent/dir/tokenizer.json: cannot open"),
             std::string::npos);
+}
+
+// A hand-made vocabulary: merges given as [left, right] pairs, and
+// ignore_merges (Llama-3's tokenizer.json sets it): a pre-token that is a
+// vocabulary entry is one token even when no merge path builds it.
+TEST(BpeTokenizerTest, IgnoreMergesAndPairMerges) {
+  // GPT-2's byte alphabet: printable bytes as themselves, the rest from U+0100.
+  json vocab = json::object();
+  int next = 256;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+    const int cp = printable ? b : next++;
+    std::string utf8;
+    if (cp < 0x80) {
+      utf8 = std::string(1, char(cp));
+    } else {
+      utf8 = {char(0xC0 | (cp >> 6)), char(0x80 | (cp & 0x3F))};
+    }
+    vocab[utf8] = b;
+  }
+  vocab["ab"] = 256;
+  vocab["abc"] = 257;
+  vocab["<eos>"] = 258;
+  json j = {
+      {"model",
+       {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array({json::array({"a", "b"})})}}},
+      {"added_tokens", json::array({{{"id", 258}, {"content", "<eos>"}, {"special", true}}})},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
+      {"post_processor", nullptr}};
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/handmade";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/tokenizer_config.json") << R"({"eos_token": "<eos>"})";
+  std::ofstream(dir + "/tokenizer.json") << j.dump();
+  auto plain = LoadBpeTokenizer(dir);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ((*plain)->Encode("abc"), (std::vector<int32_t>{256, 'c'}));
+  EXPECT_EQ((*plain)->pad_id(), 258);  // no pad_token: EOS
+  j["model"]["ignore_merges"] = true;
+  std::ofstream(dir + "/tokenizer.json") << j.dump();
+  auto ignore = LoadBpeTokenizer(dir);
+  ASSERT_TRUE(ignore.ok()) << ignore.status();
+  EXPECT_EQ((*ignore)->Encode("abc"), (std::vector<int32_t>{257}));
+  // "abcab" is not an entry: the merges apply as usual.
+  EXPECT_EQ((*ignore)->Encode("abcab<eos>"), (std::vector<int32_t>{256, 'c', 256, 258}));
+  EXPECT_EQ((*ignore)->Decode({257, 256, 258}), "abcab");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "data/batch.h"
 #include "data/jsonl_reader.h"
 #include "data/prompt_formats.h"
+#include "runtime/parallel.h"
 #include "runtime/status.h"
 
 namespace loom::data {
@@ -40,6 +41,69 @@ absl::StatusOr<std::vector<Example>> LoadDataset(const DatasetSpec& spec,
   std::vector<Example> out;
   std::string type = spec.type;
   std::string current_file;
+  // Rows are formatted (tokenized) in parallel in batches, then filtered and
+  // counted in row order, so the result and the first error reported do not
+  // depend on the thread count.
+  struct Pending {
+    nlohmann::json row;
+    RowLocation at;
+    std::string type;
+  };
+  std::vector<Pending> batch;
+  auto flush = [&]() -> absl::Status {
+    std::vector<Example> formatted(batch.size());
+    std::vector<absl::Status> errors(batch.size());
+    ParallelFor(int64_t(batch.size()), 16, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const Pending& p = batch[size_t(i)];
+        absl::StatusOr<Example> e = FormatRow(p.row, spec, p.type, tokenizer, options, p.at, chat);
+        if (e.ok()) {
+          formatted[size_t(i)] = *std::move(e);
+        } else {
+          errors[size_t(i)] = e.status();
+        }
+      }
+    });
+    for (size_t i = 0; i < batch.size(); ++i) {
+      LOOM_RETURN_IF_ERROR(errors[i]);
+      Example& e = formatted[i];
+      const RowLocation& at = batch[i].at;
+      const int64_t len = int64_t(e.input_ids.size());
+      if (len > options.sequence_len) {
+        if (options.excess_length_strategy == "raise") {
+          return at.Error(absl::StrFormat(
+              "the row has %d tokens, more than sequence_len %d (excess_length_strategy: raise)",
+              len, options.sequence_len));
+        }
+        if (options.excess_length_strategy == "drop") {
+          ++s.dropped_too_long;
+          continue;
+        }
+        e.input_ids.resize(size_t(options.sequence_len));
+        e.labels.resize(size_t(options.sequence_len));
+        e.prompt_len = std::min(e.prompt_len, options.sequence_len);
+        ++s.truncated;
+      }
+      if (int64_t(e.input_ids.size()) < options.min_sample_len) {
+        ++s.dropped_too_short;
+        continue;
+      }
+      // Trainable = a label on some token after the first (the first token
+      // is never predicted).
+      int64_t trainable = 0;
+      for (size_t k = 1; k < e.labels.size(); ++k) trainable += e.labels[k] != kIgnoreIndex;
+      if (trainable == 0) {
+        ++s.dropped_untrained;
+        continue;
+      }
+      ++s.kept;
+      s.tokens += int64_t(e.input_ids.size());
+      s.trainable_tokens += trainable;
+      out.push_back(std::move(e));
+    }
+    batch.clear();
+    return absl::OkStatus();
+  };
   auto on_row = [&](const nlohmann::json& row, const RowLocation& at) -> absl::Status {
     ++s.rows;
     if (at.file != current_file) {  // each file of a folder infers its own type
@@ -60,46 +124,17 @@ absl::StatusOr<std::vector<Example>> LoadDataset(const DatasetSpec& spec,
       const std::string& name =
           spec.chat_template.empty() ? options.chat_template : spec.chat_template;
       absl::StatusOr<ChatTemplate> t = ResolveChatTemplate(name, tokenizer);
-      if (!t.ok())
+      if (!t.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(spec.path, ": ", t.status().message()));
+      }
       chat = *t;
     }
-    LOOM_ASSIGN_OR_RETURN(Example e, FormatRow(row, spec, type, tokenizer, options, at, chat));
-    const int64_t len = int64_t(e.input_ids.size());
-    if (len > options.sequence_len) {
-      if (options.excess_length_strategy == "raise") {
-        return at.Error(absl::StrFormat(
-            "the row has %d tokens, more than sequence_len %d (excess_length_strategy: raise)", len,
-            options.sequence_len));
-      }
-      if (options.excess_length_strategy == "drop") {
-        ++s.dropped_too_long;
-        return absl::OkStatus();
-      }
-      e.input_ids.resize(size_t(options.sequence_len));
-      e.labels.resize(size_t(options.sequence_len));
-      e.prompt_len = std::min(e.prompt_len, options.sequence_len);
-      ++s.truncated;
-    }
-    if (int64_t(e.input_ids.size()) < options.min_sample_len) {
-      ++s.dropped_too_short;
-      return absl::OkStatus();
-    }
-    // Trainable = a label on some token after the first (the first token is
-    // never predicted).
-    int64_t trainable = 0;
-    for (size_t i = 1; i < e.labels.size(); ++i) trainable += e.labels[i] != kIgnoreIndex;
-    if (trainable == 0) {
-      ++s.dropped_untrained;
-      return absl::OkStatus();
-    }
-    ++s.kept;
-    s.tokens += int64_t(e.input_ids.size());
-    s.trainable_tokens += trainable;
-    out.push_back(std::move(e));
+    batch.push_back({row, at, type});
+    if (batch.size() >= 4096) return flush();
     return absl::OkStatus();
   };
   LOOM_RETURN_IF_ERROR(ForEachRow(spec.path, on_row));
+  LOOM_RETURN_IF_ERROR(flush());
   if (s.rows == 0) return absl::InvalidArgumentError(absl::StrCat(spec.path, ": no rows"));
   return out;
 }

@@ -23,7 +23,9 @@ namespace fs = std::filesystem;
 constexpr char kMagic[8] = {'L', 'O', 'O', 'M', 'P', 'R', 'E', 'P'};
 constexpr uint32_t kVersion = 1;
 
-void Put(std::string* out, const void* p, size_t n) { out->append(static_cast<const char*>(p), n); }
+void Put(std::string* out, const void* p, size_t n) {
+  if (n > 0) out->append(static_cast<const char*>(p), n);
+}
 template <typename T>
 void PutValue(std::string* out, T v) {
   Put(out, &v, sizeof(T));
@@ -245,8 +247,10 @@ absl::StatusOr<std::vector<Example>> ReadPreparedFile(const std::string& file,
     Example& e = out[i];
     e.input_ids.resize(size_t(hi - lo));
     e.labels.resize(size_t(hi - lo));
-    std::memcpy(e.input_ids.data(), ids + lo * 4, size_t(hi - lo) * 4);
-    std::memcpy(e.labels.data(), labels + lo * 4, size_t(hi - lo) * 4);
+    if (hi > lo) {  // memcpy into an empty vector's null data() is undefined
+      std::memcpy(e.input_ids.data(), ids + lo * 4, size_t(hi - lo) * 4);
+      std::memcpy(e.labels.data(), labels + lo * 4, size_t(hi - lo) * 4);
+    }
     e.prompt_len = prompt[i];
     e.answer.assign(answers + alo, size_t(ahi - alo));
   }
