@@ -73,8 +73,11 @@ void Run(const char* name, const std::vector<int32_t>& lengths, int64_t capacity
   const int64_t lower = loom::data::LowerBoundBins(lengths, capacity);
   std::printf(
       "| %-26s | %-15s | %9zu | %8lld | %8lld | %.4f | %8.4f s | %.4f / %.2f s | %5.1fx |\n", name,
-      sequential ? "sequential" : "FFD", lengths.size(), (long long)p.num_bins(), (long long)lower,
-      p.Efficiency(capacity), best, axolotl_eff, axolotl_s, axolotl_s / best);
+      sequential          ? "sequential"
+      : sort_divisor == 0 ? "FFD, all sorted"
+                          : "FFD",
+      lengths.size(), (long long)p.num_bins(), (long long)lower, p.Efficiency(capacity), best,
+      axolotl_eff, axolotl_s, axolotl_s / best);
 }
 
 }  // namespace
