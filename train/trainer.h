@@ -22,8 +22,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "data/batch.h"
+#include "data/collators.h"
 #include "data/dataset.h"
+#include "data/multipack_sampler.h"
 #include "data/tokenizer.h"
 #include "model/llama.h"
 #include "runtime/optim/adamw.h"
@@ -83,6 +84,7 @@ class Trainer {
   AdamW& optimizer() { return *optimizer_; }
   const std::vector<data::Example>& train_examples() const { return train_; }
   const std::vector<data::Example>& val_examples() const { return val_; }
+  const data::Tokenizer& tokenizer() const { return *tokenizer_; }
   // Model FLOPs of one training token at row length `tokens` (forward and
   // backward: 6 per weight plus causal attention).
   double FlopsPerToken(int64_t tokens) const;
@@ -91,6 +93,10 @@ class Trainer {
   Trainer() = default;
   // The micro-batches of optimizer step `step` (0-based), in order.
   std::vector<data::Batch> StepBatches(int64_t step);
+  // Optimizer steps of `epoch` (packing: from that epoch's packing).
+  int64_t EpochSteps(int64_t epoch);
+  // The epoch of global step `step` and the step's index inside it.
+  std::pair<int64_t, int64_t> EpochOf(int64_t step);
   EvalResult RunEval();
   absl::Status Save(const std::string& dir);
 
@@ -105,6 +111,12 @@ class Trainer {
   std::vector<int64_t> order_;  // current epoch's example order
   int64_t order_epoch_ = -1;
   DataParallel* data_parallel_ = nullptr;
+  // ---- Data path (data/): packing, padding, and this process's place among
+  // the data-parallel ranks (rank 0 of 1 until the data-parallel work wires it).
+  std::optional<data::MultipackSampler> sampler_;  // set iff sample_packing
+  int64_t pad_multiple_ = 1;
+  int64_t dp_rank_ = 0, dp_size_ = 1;
+  std::vector<int64_t> epoch_steps_;  // steps of epochs 0, 1, ... computed so far
 };
 
 }  // namespace loom
