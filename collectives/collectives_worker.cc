@@ -4,6 +4,8 @@
 //   collectives_worker --mode=cases                       every collective, every dtype
 //   collectives_worker --mode=kill --victim=1             rank 1 SIGKILLs itself mid all-gather
 //   collectives_worker --mode=fail --victim=2             rank 2 exits 3 with an error line
+//   collectives_worker --mode=mismatch --victim=1         rank 1 all-gathers, the others
+//                                                         all-reduce
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,7 +18,7 @@
 #include "collectives/device_mesh.h"
 #include "collectives/rendezvous.h"
 
-ABSL_FLAG(std::string, mode, "cases", "cases | kill | fail");
+ABSL_FLAG(std::string, mode, "cases", "cases | kill | fail | mismatch");
 ABSL_FLAG(int, victim, 1, "the rank that dies (kill, fail)");
 ABSL_FLAG(int, kill_after_ms, 300, "kill: how long after the all-gathers start");
 
@@ -77,6 +79,13 @@ int Main() {
     }
     absl::Status st = comm.Barrier()->Wait();
     return Fail(st.ok() ? absl::InternalError("barrier passed without the victim") : st);
+  }
+  if (mode == "mismatch") {
+    Tensor x = Tensor::Zeros({16}, DType::kF32);
+    Tensor out = Tensor::Zeros({16 * comm.size()}, DType::kF32);
+    absl::Status st = comm.rank() == victim ? comm.AllGather(x, out)->Wait()
+                                            : comm.AllReduce(x, ReduceOp::kSum)->Wait();
+    return Fail(st.ok() ? absl::InternalError("the mismatch went unnoticed") : st);
   }
   return Fail(absl::InvalidArgumentError("unknown --mode " + mode));
 }

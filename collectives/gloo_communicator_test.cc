@@ -68,19 +68,19 @@ TEST(GlooCommunicatorTest, ReduceScatterOfManySegments) {
   // the converted bf16 paths.
   for (DType dtype : {DType::kF32, DType::kBF16}) {
     ASSERT_TRUE(RunOnThreadRanks(3, [dtype](int rank, Communicator& comm) {
-      const int64_t chunk = 300000;
-      std::vector<double> v(static_cast<size_t>(3 * chunk));
-      for (size_t i = 0; i < v.size(); ++i) v[i] = double(i % 7) + rank;
-      Tensor in = Tensor::FromDoubles(v, {3 * chunk}, dtype);
-      Tensor out = Tensor::Zeros({chunk}, dtype);
-      ASSERT_TRUE(comm.ReduceScatter(in, out, ReduceOp::kSum)->Wait().ok());
-      const std::vector<double> got = out.ToDoubles();
-      int64_t wrong = 0;
-      for (int64_t i = 0; i < chunk; ++i) {
-        wrong += got[size_t(i)] != 3.0 * double((rank * chunk + i) % 7) + 3.0;
-      }
-      EXPECT_EQ(wrong, 0) << DTypeName(dtype) << " rank " << rank;
-    }).ok());
+                  const int64_t chunk = 300000;
+                  std::vector<double> v(static_cast<size_t>(3 * chunk));
+                  for (size_t i = 0; i < v.size(); ++i) v[i] = double(i % 7) + rank;
+                  Tensor in = Tensor::FromDoubles(v, {3 * chunk}, dtype);
+                  Tensor out = Tensor::Zeros({chunk}, dtype);
+                  ASSERT_TRUE(comm.ReduceScatter(in, out, ReduceOp::kSum)->Wait().ok());
+                  const std::vector<double> got = out.ToDoubles();
+                  int64_t wrong = 0;
+                  for (int64_t i = 0; i < chunk; ++i) {
+                    wrong += got[size_t(i)] != 3.0 * double((rank * chunk + i) % 7) + 3.0;
+                  }
+                  EXPECT_EQ(wrong, 0) << DTypeName(dtype) << " rank " << rank;
+                }).ok());
   }
 }
 

@@ -91,6 +91,25 @@ TEST(LauncherTest, AFailingRankStopsTheOthersAndIsNamed) {
   EXPECT_LT(c.elapsed, absl::Seconds(8));
 }
 
+TEST(LauncherTest, MismatchedCollectivesAcrossProcessesFailOnEveryRank) {
+  Captured c = RunWorker(3, {"--mode=mismatch", "--victim=1"});
+  EXPECT_NE(c.result.exit_code, 0);
+  for (int r : {0, 2}) {
+    EXPECT_THAT(c.err, HasSubstr(absl::StrCat("[rank ", r, "] worker error: rank ", r,
+                                              " of 'world': mismatched collectives on group "
+                                              "'world': rank ",
+                                              r,
+                                              " called all_reduce(sum) f32 x 16 (seq 0) but rank 1 "
+                                              "called all_gather f32 x 16 -> 48 (seq 0)")))
+        << c.err;
+  }
+  EXPECT_THAT(c.err, HasSubstr("[rank 1] worker error: rank 1 of 'world': mismatched collectives "
+                               "on group 'world': rank 1 called all_gather f32 x 16 -> 48 (seq 0) "
+                               "but rank 0 called all_reduce(sum) f32 x 16 (seq 0)"))
+      << c.err;
+  EXPECT_LT(c.elapsed, absl::Seconds(8));
+}
+
 TEST(LauncherTest, AProgramThatCannotStart) {
   LaunchOptions o;
   o.nproc_per_node = 2;
