@@ -279,6 +279,8 @@ TEST_F(ConfigTest, MeshKeys) {
               {"'tensor_parallel_size: 2': tensor parallelism is not implemented yet"});
   ExpectError(base + "context_parallel_size: 4\n", 5,
               {"'context_parallel_size: 4': context parallelism is not implemented yet"});
+}
+
 TEST_F(ConfigTest, DataPipelineKeys) {
   fs::create_directories(dir_ + "/data/folder");
   std::ofstream(dir_ + "/data/folder/a.jsonl") << "{\"text\": \"a\"}\n";
