@@ -1,7 +1,8 @@
 // tools/train with 2 data-parallel ranks (dp_replicate_size: 2, started by its own launcher)
-// against 1 rank over the same global batches: per-step losses and gradient norms, and the
-// final weights, agree within 1e-5 (relative) / 2e-6 (absolute). And a rank that dies at step
-// 2 ends the job non-zero naming rank 1, without hanging.
+// and gradient accumulation 2 against 1 rank with accumulation 4: the same global batches
+// (micro_batch_size and gradient_accumulation_steps are per rank, as in Axolotl), so per-step
+// losses and gradient norms, and the final weights, agree within 1e-5 (relative) / 2e-6 (absolute).
+// And a rank that dies at step 2 ends the job non-zero naming rank 1, without hanging.
 //
 // Arguments: the train binary, the tiny example's train.jsonl.
 #include <sys/wait.h>
@@ -48,7 +49,7 @@ RunResult Train(const std::string& config, const std::string& env = "") {
   return r;
 }
 
-std::string WriteConfig(const std::string& name, const std::string& extra) {
+std::string WriteConfig(const std::string& name, const std::string& extra, int accumulation = 4) {
   const std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", name);
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/train.yaml";
@@ -71,7 +72,9 @@ std::string WriteConfig(const std::string& name, const std::string& extra) {
                          "      format: \"{instruction}\\n\"\n"
                          "sequence_len: 48\n"
                          "micro_batch_size: 4\n"
-                         "gradient_accumulation_steps: 4\n"
+                         "gradient_accumulation_steps: "
+                      << accumulation
+                      << "\n"
                          "max_steps: 4\n"
                          "learning_rate: 1.0e-2\n"
                          "warmup_steps: 1\n"
@@ -93,7 +96,7 @@ std::vector<nlohmann::json> Metrics(const std::string& config) {
 
 TEST(DataParallelTrainTest, TwoRanksMatchOneRank) {
   const std::string one = WriteConfig("one", "");
-  const std::string two = WriteConfig("two", "dp_replicate_size: 2\n");
+  const std::string two = WriteConfig("two", "dp_replicate_size: 2\n", /*accumulation=*/2);
   const RunResult a = Train(one);
   ASSERT_EQ(a.exit_code, 0) << a.output;
   const RunResult b = Train(two);

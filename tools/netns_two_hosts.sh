@@ -53,7 +53,7 @@ datasets:
       format: "{instruction}\n"
 sequence_len: 48
 micro_batch_size: 4
-gradient_accumulation_steps: 4
+gradient_accumulation_steps: $3
 max_steps: 3
 learning_rate: 1.0e-2
 num_threads: 1
@@ -62,9 +62,11 @@ output_dir: $1/out
 $2
 YAML
 }
-write_config "$work/one" ""
+# Per-rank batches (Axolotl's rule): 4 ranks accumulating 1 micro-batch each
+# make the global batch of 1 process accumulating 4.
+write_config "$work/one" "" 4
 write_config "$work/mesh" "dp_replicate_size: 2
-dp_shard_size: 2"
+dp_shard_size: 2" 1
 
 "$train" --config="$work/one/train.yaml" >"$work/one.log" 2>&1
 port=29611

@@ -77,10 +77,9 @@ int RunRank(const TrainConfig& config) {
                    (long long)config.dp_shard_size);
     }
   }
-  absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(config);
-  if (!trainer.ok()) return fail(trainer.status());
   DataParallel dp(**dp_group);
-  (*trainer)->SetDataParallel(&dp);
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(config, &dp);
+  if (!trainer.ok()) return fail(trainer.status());
   absl::StatusOr<TrainSummary> s = (*trainer)->Run();
   if (!s.ok()) return fail(s.status());
   if (env->rank == 0) {

@@ -14,14 +14,6 @@ namespace loom {
 
 using collectives::ReduceOp;
 
-std::vector<data::Batch> DataParallel::Shard(const std::vector<data::Batch>& step_batches) const {
-  std::vector<data::Batch> mine;
-  for (size_t i = size_t(rank()); i < step_batches.size(); i += size_t(size())) {
-    mine.push_back(step_batches[i]);
-  }
-  return mine;
-}
-
 void DataParallel::Check(const absl::Status& status, const char* what) const {
   if (status.ok()) return;
   std::fprintf(stderr, "train: rank %d: data parallel %s failed: %s\n", rank(), what,

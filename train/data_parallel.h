@@ -1,13 +1,13 @@
 // Plain data parallelism for the trainer until DDP and FSDP land: every rank holds the whole
-// model; rank r of the data-parallel group (dp_replicate x dp_shard) takes micro-batches
-// r, r + n, r + 2n, ... of every optimizer step; token counts are summed before the backward
+// model and takes its own micro-batches (the trainer deals them: see Trainer::Create); token
+// counts are summed before the backward
 // (every rank divides by the global count, see "Loss normalization" in trainer.h) and
 // gradients plus the loss are summed after it, so the update equals the single-rank update
 // over the same global batch. All ranks get bit-identical summed gradients, so the replicas
 // never drift apart.
 //
 //   DataParallel dp(mesh_dp_group);
-//   trainer->SetDataParallel(&dp);
+//   auto trainer = Trainer::Create(config, &dp);
 //
 // A failed collective ends the process with the watchdog's report (the launcher then names
 // the rank): a data-parallel step cannot be retried on one rank alone.
@@ -21,7 +21,6 @@
 
 #include "absl/status/status.h"
 #include "collectives/communicator.h"
-#include "data/batch.h"
 #include "runtime/tensor.h"
 
 namespace loom {
@@ -35,8 +34,6 @@ class DataParallel {
   // Only rank 0 writes metrics, checkpoints and the final model and prints progress.
   bool is_output_rank() const { return group_.rank() == 0; }
 
-  // This rank's share of one step's micro-batches (round robin).
-  std::vector<data::Batch> Shard(const std::vector<data::Batch>& step_batches) const;
   // Sums the step's token counts over the group.
   void SumCounts(int64_t* trainable_tokens, int64_t* tokens);
   // Sums every parameter's gradient (one flat f32 bucket; a gradient missing on every rank

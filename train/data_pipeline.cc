@@ -136,9 +136,12 @@ std::string DescribePlan(const data::EpochPlan& plan, const data::SamplerOptions
 }
 
 int64_t EpochStepsFor(const TrainConfig& config, data::MultipackSampler* sampler,
-                      int64_t train_rows, int64_t epoch) {
+                      int64_t train_rows, int64_t epoch, int64_t dp_size) {
   const int64_t ga = config.gradient_accumulation_steps, mbs = config.micro_batch_size;
-  if (sampler == nullptr) return ((train_rows + mbs - 1) / mbs + ga - 1) / ga;
+  if (sampler == nullptr) {
+    const int64_t per_rank = ((train_rows + mbs - 1) / mbs + dp_size - 1) / dp_size;
+    return (per_rank + ga - 1) / ga;
+  }
   absl::StatusOr<const data::EpochPlan*> plan = sampler->Plan(epoch);
   LOOM_CHECK_OK(plan.status());  // the options were checked on epoch 0
   return std::max<int64_t>(1, ((*plan)->micro_batches_per_rank + ga - 1) / ga);
@@ -148,7 +151,7 @@ StepPlan PlanSteps(const TrainConfig& config, data::MultipackSampler* sampler,
                    const std::vector<data::Example>& train, int64_t dp_size) {
   StepPlan p;
   const int64_t rows = int64_t(train.size());
-  p.steps_per_epoch = EpochStepsFor(config, sampler, rows, 0);
+  p.steps_per_epoch = EpochStepsFor(config, sampler, rows, 0, dp_size);
   if (config.max_steps > 0) {
     p.total_steps = config.max_steps;
     p.how = "max_steps";
@@ -165,10 +168,11 @@ StepPlan PlanSteps(const TrainConfig& config, data::MultipackSampler* sampler,
   } else {
     const int64_t whole = int64_t(std::floor(config.num_epochs));
     int64_t total = 0;
-    for (int64_t e = 0; e < whole; ++e) total += EpochStepsFor(config, sampler, rows, e);
+    for (int64_t e = 0; e < whole; ++e) total += EpochStepsFor(config, sampler, rows, e, dp_size);
     const double frac = config.num_epochs - double(whole);
     if (frac > 0) {
-      total += int64_t(std::ceil(frac * double(EpochStepsFor(config, sampler, rows, whole))));
+      total +=
+          int64_t(std::ceil(frac * double(EpochStepsFor(config, sampler, rows, whole, dp_size))));
     }
     p.total_steps = std::max<int64_t>(1, total);
     p.how = sampler != nullptr ? "the sum over each epoch's own packing" : "num_epochs";

@@ -58,10 +58,11 @@ data::SamplerOptions SamplerOptionsFor(const TrainConfig& config, int64_t dp_ran
 int64_t PadMultipleFor(const TrainConfig& config);
 
 // Optimizer steps of `epoch`: ceil(micro-batches per rank / gradient
-// accumulation), from that epoch's packing when `sampler` is set, else from
-// ceil(train_rows / micro_batch_size).
+// accumulation), from that epoch's packing when `sampler` is set (it deals
+// equal counts to the ranks), else from ceil(ceil(train_rows /
+// micro_batch_size) / dp_size).
 int64_t EpochStepsFor(const TrainConfig& config, data::MultipackSampler* sampler,
-                      int64_t train_rows, int64_t epoch);
+                      int64_t train_rows, int64_t epoch, int64_t dp_size);
 
 struct StepPlan {
   int64_t total_steps = 0;

@@ -41,9 +41,15 @@ std::vector<ParamGroup> DecayGroups(const Module& model, double weight_decay) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config) {
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
+                                                         DataParallel* dp) {
   std::unique_ptr<Trainer> t(new Trainer());
   t->config_ = config;
+  if (dp != nullptr) {
+    t->data_parallel_ = dp;
+    t->dp_rank_ = dp->rank();
+    t->dp_size_ = dp->size();
+  }
   if (config.num_threads > 0) SetNumThreads(int(config.num_threads));
 
   // ---- Model.
@@ -54,6 +60,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
     t->model_->InitWeights(config.seed);
   }
   t->model_->model().set_gradient_checkpointing(config.gradient_checkpointing);
+  if (dp != nullptr) dp->BroadcastParameters(t->model_->Parameters());
 
   // ---- Data (train/data_pipeline.h).
   LOOM_ASSIGN_OR_RETURN(t->tokenizer_, MakeTokenizer(config, stderr));
@@ -110,7 +117,7 @@ double Trainer::FlopsPerToken(int64_t tokens) const {
 
 int64_t Trainer::EpochSteps(int64_t epoch) {
   return EpochStepsFor(config_, sampler_.has_value() ? &*sampler_ : nullptr, int64_t(train_.size()),
-                       epoch);
+                       epoch, dp_size_);
 }
 
 std::pair<int64_t, int64_t> Trainer::EpochOf(int64_t step) {
@@ -145,10 +152,13 @@ std::vector<data::Batch> Trainer::StepBatches(int64_t step) {
     order_ = data::EpochOrder(int64_t(train_.size()), config_.seed, epoch);
     order_epoch_ = epoch;
   }
-  for (int64_t m = in_epoch * ga; m < std::min((in_epoch + 1) * ga, micro_batches_per_epoch_);
-       ++m) {
+  // This rank's micro-batch m is the epoch's global micro-batch m * dp_size + dp_rank; in the
+  // last round a rank may have none (its step then contributes nothing but still joins the sums).
+  for (int64_t m = in_epoch * ga; m < (in_epoch + 1) * ga; ++m) {
+    const int64_t g = m * dp_size_ + dp_rank_;
+    if (g >= micro_batches_per_epoch_) break;
     std::vector<const data::Example*> rows;
-    for (int64_t i = m * mbs; i < std::min((m + 1) * mbs, int64_t(train_.size())); ++i) {
+    for (int64_t i = g * mbs; i < std::min((g + 1) * mbs, int64_t(train_.size())); ++i) {
       rows.push_back(&train_[size_t(order_[size_t(i)])]);
     }
     batches.push_back(data::Collate(rows, tokenizer_->pad_id(), pad_multiple_));
@@ -156,16 +166,8 @@ std::vector<data::Batch> Trainer::StepBatches(int64_t step) {
   return batches;
 }
 
-void Trainer::SetDataParallel(DataParallel* dp) {
-  data_parallel_ = dp;
-  if (dp != nullptr) dp->BroadcastParameters(model_->Parameters());
-}
-
-StepStats Trainer::Step(const std::vector<data::Batch>& step_batches) {
+StepStats Trainer::Step(const std::vector<data::Batch>& micro_batches) {
   const auto start = std::chrono::steady_clock::now();
-  // Data parallel: this rank's share; the counts and gradients are summed over the group.
-  const std::vector<data::Batch> micro_batches =
-      data_parallel_ ? data_parallel_->Shard(step_batches) : step_batches;
   if (data_parallel_) data_parallel_->MaybeInjectFailure(step_);
   StepStats s;
   s.lr = schedule_.At(step_);

@@ -59,7 +59,18 @@ class Trainer {
   // Loads or initializes the model, reads and splits the data, sets up the
   // optimizer. Errors: unreadable model or data, token ids the model's
   // vocabulary cannot hold, no training rows left.
-  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config);
+  //
+  // With `dp` (not owned) this trainer is one data-parallel replica, with
+  // Axolotl's batch semantics: micro_batch_size and
+  // gradient_accumulation_steps are per rank, so an optimizer step covers
+  // micro_batch_size x gradient_accumulation_steps x dp.size() rows (or
+  // packed bins), and rank r takes the global micro-batches r, r + n, ...
+  // (n = dp.size()) in the order one rank would visit them. Hence n ranks
+  // with accumulation a make exactly the updates of one rank with
+  // accumulation n * a. Token counts and gradients are summed over the group
+  // (train/data_parallel.h); only rank 0 writes outputs.
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config,
+                                                         DataParallel* dp = nullptr);
 
   // Trains for total_steps() steps; logs progress to `log`, metrics to
   // output_dir/metrics.jsonl, and writes the final model (and checkpoint-N
@@ -72,10 +83,6 @@ class Trainer {
   StepStats Step(const std::vector<data::Batch>& micro_batches);
   // The next step of the schedule, on its micro-batches of the training set.
   StepStats TrainOneStep() { return Step(StepBatches(step_)); }
-
-  // Trains as one replica of `dp` (not owned): this rank's share of each step's micro-batches,
-  // gradients summed over the group, outputs written by rank 0 only (train/data_parallel.h).
-  void SetDataParallel(DataParallel* dp);
 
   int64_t total_steps() const { return total_steps_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
