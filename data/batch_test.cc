@@ -8,29 +8,6 @@
 namespace loom::data {
 namespace {
 
-TEST(CollateTest, PadsShiftsAndCounts) {
-  Example a{.input_ids = {256, 10, 11, 12, 257}, .labels = {-100, -100, 11, 12, 257}};
-  Example b{.input_ids = {256, 20, 257}, .labels = {-100, 20, 257}};
-  Batch batch = Collate({&a, &b}, /*pad_id=*/258);
-  ASSERT_EQ(batch.input_ids.sizes(), Dims({2, 5}));
-  EXPECT_EQ(batch.input_ids.ToVector<int64_t>(),
-            (std::vector<int64_t>{256, 10, 11, 12, 257, 256, 20, 257, 258, 258}));
-  // target[t] = label[t + 1]; -100 at each row's last token and on padding.
-  EXPECT_EQ(batch.targets.ToVector<int64_t>(),
-            (std::vector<int64_t>{-100, 11, 12, 257, -100, 20, 257, -100, -100, -100}));
-  EXPECT_EQ(batch.position_ids.ToVector<int64_t>(),
-            (std::vector<int64_t>{0, 1, 2, 3, 4, 0, 1, 2, 3, 4}));
-  EXPECT_EQ(batch.num_tokens, 8);
-  EXPECT_EQ(batch.num_trainable_tokens, 5);
-}
-
-TEST(CollateTest, PadsToAMultiple) {
-  Example a{.input_ids = {1, 2, 3}, .labels = {1, 2, 3}};
-  Batch batch = Collate({&a}, 0, /*pad_to_multiple=*/8);
-  EXPECT_EQ(batch.input_ids.sizes(), Dims({1, 8}));
-  EXPECT_EQ(batch.num_trainable_tokens, 2);
-}
-
 TEST(EpochOrderTest, IsADeterministicPermutationPerEpoch) {
   const std::vector<int64_t> a = EpochOrder(100, 42, 0);
   std::vector<int64_t> sorted = a;

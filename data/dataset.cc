@@ -1,145 +1,17 @@
 #include "data/dataset.h"
 
+#include <algorithm>
 #include <cmath>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_replace.h"
 #include "data/batch.h"
-#include "nlohmann/json.hpp"
+#include "data/jsonl_reader.h"
+#include "data/prompt_formats.h"
+#include "runtime/parallel.h"
 #include "runtime/status.h"
 
 namespace loom::data {
-namespace {
-
-using json = nlohmann::json;
-
-constexpr char kAlpacaWithInput[] =
-    "Below is an instruction that describes a task, paired with an input that provides further "
-    "context. Write a response that appropriately completes the request.\n\n"
-    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n";
-constexpr char kAlpacaNoInput[] =
-    "Below is an instruction that describes a task. Write a response that appropriately "
-    "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n";
-
-// One row's location, for error messages.
-struct Where {
-  const std::string& path;
-  int64_t line;
-  absl::Status Error(const std::string& what) const {
-    return absl::InvalidArgumentError(absl::StrFormat("%s:%d: %s", path, line, what));
-  }
-};
-
-absl::StatusOr<std::string> StringField(const json& row, const std::string& field, const Where& w,
-                                        bool optional = false) {
-  if (!row.contains(field) || row[field].is_null()) {
-    if (optional) return std::string();
-    return w.Error(absl::StrCat("missing field '", field, "'"));
-  }
-  if (!row[field].is_string()) {
-    return w.Error(absl::StrCat("field '", field, "' must be a string, got ", row[field].dump()));
-  }
-  return row[field].get<std::string>();
-}
-
-absl::StatusOr<std::vector<int32_t>> IdList(const json& row, const std::string& field,
-                                            const Where& w, int64_t vocab, bool labels) {
-  const json& v = row[field];
-  if (!v.is_array()) return w.Error(absl::StrCat("field '", field, "' must be a list of integers"));
-  std::vector<int32_t> ids;
-  ids.reserve(v.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (!v[i].is_number_integer()) {
-      return w.Error(absl::StrFormat("%s[%d] must be an integer, got %s", field, i, v[i].dump()));
-    }
-    const int64_t id = v[i].get<int64_t>();
-    if ((id < 0 || id >= vocab) && !(labels && id == kIgnoreIndex)) {
-      return w.Error(absl::StrFormat("%s[%d] = %d is outside the vocabulary [0, %d)%s", field, i,
-                                     id, vocab, labels ? " and is not -100" : ""));
-    }
-    ids.push_back(int32_t(id));
-  }
-  return ids;
-}
-
-// BOS + prompt + answer + EOS; the prompt (and BOS) is masked unless
-// train_on_inputs.
-Example PromptExample(const Tokenizer& tok, const std::string& prompt, const std::string& answer,
-                      bool train_on_inputs) {
-  Example e;
-  e.input_ids.push_back(tok.bos_id());
-  for (int32_t id : tok.Encode(prompt)) e.input_ids.push_back(id);
-  e.prompt_len = int64_t(e.input_ids.size());
-  for (int32_t id : tok.Encode(answer)) e.input_ids.push_back(id);
-  e.input_ids.push_back(tok.eos_id());
-  e.labels = e.input_ids;
-  // BOS is never a target (nothing precedes it); the prompt only if asked.
-  const int64_t masked = train_on_inputs ? 1 : e.prompt_len;
-  for (int64_t i = 0; i < masked; ++i) e.labels[size_t(i)] = kIgnoreIndex;
-  e.answer = answer;
-  return e;
-}
-
-absl::StatusOr<Example> ParseRow(const json& row, const DatasetSpec& spec, const std::string& type,
-                                 const Tokenizer& tok, const TokenizeOptions& options,
-                                 const Where& w) {
-  if (type == "completion") {
-    LOOM_ASSIGN_OR_RETURN(std::string text, StringField(row, spec.field, w));
-    Example e;
-    e.input_ids.push_back(tok.bos_id());
-    for (int32_t id : tok.Encode(text)) e.input_ids.push_back(id);
-    e.input_ids.push_back(tok.eos_id());
-    e.labels = e.input_ids;
-    e.labels[0] = kIgnoreIndex;
-    return e;
-  }
-  if (type == "pretokenized") {
-    if (!row.contains("input_ids")) return w.Error("missing field 'input_ids'");
-    Example e;
-    const int64_t vocab = options.vocab_size > 0 ? options.vocab_size : tok.vocab_size();
-    LOOM_ASSIGN_OR_RETURN(e.input_ids, IdList(row, "input_ids", w, vocab, false));
-    if (row.contains("labels") && !row["labels"].is_null()) {
-      LOOM_ASSIGN_OR_RETURN(e.labels, IdList(row, "labels", w, vocab, true));
-      if (e.labels.size() != e.input_ids.size()) {
-        return w.Error(absl::StrFormat("'labels' has %d entries but 'input_ids' has %d",
-                                       e.labels.size(), e.input_ids.size()));
-      }
-    } else {
-      e.labels = e.input_ids;
-    }
-    return e;
-  }
-  // alpaca or custom: a prompt template and an answer.
-  const PromptFormat fmt = type == "custom" ? *spec.format : PromptFormat{};
-  LOOM_ASSIGN_OR_RETURN(std::string instruction, StringField(row, fmt.field_instruction, w));
-  LOOM_ASSIGN_OR_RETURN(std::string input, StringField(row, fmt.field_input, w, true));
-  LOOM_ASSIGN_OR_RETURN(std::string output, StringField(row, fmt.field_output, w));
-  std::string tmpl;
-  if (type == "alpaca") {
-    tmpl = input.empty() ? kAlpacaNoInput : kAlpacaWithInput;
-  } else {
-    tmpl = input.empty() && !fmt.no_input_format.empty() ? fmt.no_input_format : fmt.format;
-  }
-  std::string prompt =
-      absl::StrReplaceAll(tmpl, {{"{instruction}", instruction}, {"{input}", input}});
-  if (type == "custom" && !fmt.system_prompt.empty()) {
-    prompt = absl::StrReplaceAll(fmt.system_format, {{"{system}", fmt.system_prompt}}) + prompt;
-  }
-  return PromptExample(tok, prompt, output, options.train_on_inputs);
-}
-
-absl::StatusOr<std::string> InferType(const json& row, const Where& w) {
-  if (row.contains("input_ids")) return std::string("pretokenized");
-  if (row.contains("instruction") && row.contains("output")) return std::string("alpaca");
-  if (row.contains("text")) return std::string("completion");
-  return w.Error(
-      "cannot tell the row format: expected 'text' (completion), 'input_ids' "
-      "(pretokenized) or 'instruction' + 'output' (alpaca); set the dataset's type");
-}
-
-}  // namespace
 
 absl::StatusOr<std::vector<Example>> LoadDataset(const DatasetSpec& spec,
                                                  const Tokenizer& tokenizer,
@@ -148,56 +20,121 @@ absl::StatusOr<std::vector<Example>> LoadDataset(const DatasetSpec& spec,
   DatasetStats local;
   DatasetStats& s = stats != nullptr ? *stats : local;
   s = DatasetStats();
-  static const std::vector<std::string> kTypes = {"", "completion", "pretokenized", "alpaca",
-                                                  "custom"};
-  if (std::find(kTypes.begin(), kTypes.end(), spec.type) == kTypes.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(spec.path, ": unknown dataset type '", spec.type,
-                     "' (completion, pretokenized, alpaca, or a custom format map)"));
+  const auto& types = RowTypes();
+  if (std::find(types.begin(), types.end(), spec.type) == types.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        spec.path, ": unknown dataset type '", spec.type,
+        "' (completion, pretokenized, alpaca, chat_template, or a custom format map)"));
   }
   if (spec.type == "custom" && (!spec.format.has_value() || spec.format->format.empty())) {
     return absl::InvalidArgumentError(
         absl::StrCat(spec.path, ": a custom dataset type needs a 'format' template"));
   }
-  std::ifstream in(spec.path);
-  if (!in) return absl::NotFoundError(absl::StrCat(spec.path, ": cannot open dataset file"));
+  static const std::vector<std::string> kStrategies = {"drop", "truncate", "raise"};
+  if (std::find(kStrategies.begin(), kStrategies.end(), options.excess_length_strategy) ==
+      kStrategies.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("excess_length_strategy must be drop, truncate or raise, got '",
+                     options.excess_length_strategy, "'"));
+  }
+  std::optional<ChatTemplate> chat;
   std::vector<Example> out;
-  std::string type = spec.type, line;
-  for (int64_t line_no = 1; std::getline(in, line); ++line_no) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const Where w{spec.path, line_no};
-    json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (row.is_discarded()) return w.Error("not valid JSON");
-    if (!row.is_object()) return w.Error("each line must be a JSON object");
+  std::string type = spec.type;
+  std::string current_file;
+  // Rows are formatted (tokenized) in parallel in batches, then filtered and
+  // counted in row order, so the result and the first error reported do not
+  // depend on the thread count.
+  struct Pending {
+    nlohmann::json row;
+    RowLocation at;
+    std::string type;
+  };
+  std::vector<Pending> batch;
+  auto flush = [&]() -> absl::Status {
+    std::vector<Example> formatted(batch.size());
+    std::vector<absl::Status> errors(batch.size());
+    ParallelFor(int64_t(batch.size()), 16, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const Pending& p = batch[size_t(i)];
+        absl::StatusOr<Example> e = FormatRow(p.row, spec, p.type, tokenizer, options, p.at, chat);
+        if (e.ok()) {
+          formatted[size_t(i)] = *std::move(e);
+        } else {
+          errors[size_t(i)] = e.status();
+        }
+      }
+    });
+    for (size_t i = 0; i < batch.size(); ++i) {
+      LOOM_RETURN_IF_ERROR(errors[i]);
+      Example& e = formatted[i];
+      const RowLocation& at = batch[i].at;
+      const int64_t len = int64_t(e.input_ids.size());
+      if (len > options.sequence_len) {
+        if (options.excess_length_strategy == "raise") {
+          return at.Error(absl::StrFormat(
+              "the row has %d tokens, more than sequence_len %d (excess_length_strategy: raise)",
+              len, options.sequence_len));
+        }
+        if (options.excess_length_strategy == "drop") {
+          ++s.dropped_too_long;
+          continue;
+        }
+        e.input_ids.resize(size_t(options.sequence_len));
+        e.labels.resize(size_t(options.sequence_len));
+        e.prompt_len = std::min(e.prompt_len, options.sequence_len);
+        ++s.truncated;
+      }
+      if (int64_t(e.input_ids.size()) < options.min_sample_len) {
+        ++s.dropped_too_short;
+        continue;
+      }
+      // Trainable = a label on some token after the first (the first token
+      // is never predicted).
+      int64_t trainable = 0;
+      for (size_t k = 1; k < e.labels.size(); ++k) trainable += e.labels[k] != kIgnoreIndex;
+      if (trainable == 0) {
+        ++s.dropped_untrained;
+        continue;
+      }
+      ++s.kept;
+      s.tokens += int64_t(e.input_ids.size());
+      s.trainable_tokens += trainable;
+      out.push_back(std::move(e));
+    }
+    batch.clear();
+    return absl::OkStatus();
+  };
+  auto on_row = [&](const nlohmann::json& row, const RowLocation& at) -> absl::Status {
     ++s.rows;
+    if (at.file != current_file) {  // each file of a folder infers its own type
+      current_file = at.file;
+      if (spec.type.empty()) type.clear();
+    }
     if (type.empty()) {
-      LOOM_ASSIGN_OR_RETURN(type, InferType(row, w));
+      LOOM_ASSIGN_OR_RETURN(type, InferRowType(row, at));
     }
     if (type != "pretokenized" && options.vocab_size > 0 &&
         options.vocab_size < tokenizer.vocab_size()) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: %s rows need the tokenizer's %d ids, but the model's vocab_size is %d "
           "(use pretokenized rows, or a model with a larger vocabulary)",
-          spec.path, type, tokenizer.vocab_size(), options.vocab_size));
+          at.file, type, tokenizer.vocab_size(), options.vocab_size));
     }
-    LOOM_ASSIGN_OR_RETURN(Example e, ParseRow(row, spec, type, tokenizer, options, w));
-    if (int64_t(e.input_ids.size()) > options.sequence_len) {
-      ++s.dropped_too_long;
-      continue;
+    if (type == "chat_template" && !chat.has_value()) {
+      const std::string& name =
+          spec.chat_template.empty() ? options.chat_template : spec.chat_template;
+      absl::StatusOr<ChatTemplate> t = ResolveChatTemplate(name, tokenizer);
+      if (!t.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(spec.path, ": ", t.status().message()));
+      }
+      chat = *t;
     }
-    // Trainable = a label on some token after the first (the first token is
-    // never predicted).
-    int64_t trainable = 0;
-    for (size_t i = 1; i < e.labels.size(); ++i) trainable += e.labels[i] != kIgnoreIndex;
-    if (trainable == 0) {
-      ++s.dropped_untrained;
-      continue;
-    }
-    ++s.kept;
-    s.tokens += int64_t(e.input_ids.size());
-    s.trainable_tokens += trainable;
-    out.push_back(std::move(e));
-  }
+    batch.push_back({row, at, type});
+    if (batch.size() >= 4096) return flush();
+    return absl::OkStatus();
+  };
+  LOOM_RETURN_IF_ERROR(ForEachRow(spec.path, on_row));
+  LOOM_RETURN_IF_ERROR(flush());
   if (s.rows == 0) return absl::InvalidArgumentError(absl::StrCat(spec.path, ": no rows"));
   return out;
 }

@@ -1,7 +1,9 @@
 #include "data/dataset.h"
 
+#include <filesystem>
 #include <fstream>
 
+#include "data/bpe_tokenizer.h"
 #include "gtest/gtest.h"
 
 namespace loom::data {
@@ -187,7 +189,7 @@ TEST(DatasetTest, ErrorsNameFileLineAndField) {
   ExpectError({.path = Write("e1.jsonl", "{\"text\": \"a\"}\n{\"text\": \"b\"\n")},
               "e1.jsonl:2: not valid JSON");
   ExpectError({.path = Write("e2.jsonl", "[1, 2]\n")},
-              "e2.jsonl:1: each line must be a JSON object");
+              "e2.jsonl:1: each row must be a JSON object");
   ExpectError(
       {.path = Write("e3.jsonl", "{\"instruction\": \"a\", \"output\": 5}\n"), .type = "alpaca"},
       "e3.jsonl:1: field 'output' must be a string, got 5");
@@ -250,6 +252,125 @@ TEST(DatasetTest, TheModelsVocabularyBoundsIdsAndMustHoldTheTokenizers) {
                                          "vocab_size is 64"),
             std::string::npos)
       << tiny.status();
+}
+
+}  // namespace
+}  // namespace loom::data
+
+namespace loom::data {
+namespace {
+
+std::string Tmp(const std::string& name, const std::string& text) {
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(DatasetTest, FoldersAndJsonArraysWithLineNumbers) {
+  Tmp("folder/b.jsonl", "{\"text\": \"bb\"}\n");
+  Tmp("folder/a.json", "[\n  {\"text\": \"a\"},\n  {\"text\": \"[x]\\\"\"}\n]\n");
+  Tmp("folder/ignored.txt", "not data");
+  DatasetStats stats;
+  auto rows = LoadDataset({.path = std::string(std::getenv("TEST_TMPDIR")) + "/folder"},
+                          ByteTokenizer(), {}, &stats);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 3u);  // a.json first (name order), then b.jsonl
+  EXPECT_EQ((*rows)[1].input_ids, (std::vector<int32_t>{kBos, '[', 'x', ']', '"', kEos}));
+  EXPECT_EQ((*rows)[2].input_ids.size(), 4u);
+  const std::string bad = Tmp("arr.json", "[\n  {\"text\": \"a\"},\n\n  {\"txt\": 1}\n]");
+  auto err = LoadDataset({.path = bad, .type = "completion"}, ByteTokenizer(), {}, nullptr);
+  ASSERT_FALSE(err.ok());
+  EXPECT_NE(err.status().message().find("arr.json:4: missing field 'text'"), std::string::npos)
+      << err.status();
+  auto empty_dir = LoadDataset({.path = std::string(std::getenv("TEST_TMPDIR")) + "/folder/none"},
+                               ByteTokenizer(), {}, nullptr);
+  EXPECT_FALSE(empty_dir.ok());
+}
+
+TEST(DatasetTest, ExcessLengthStrategies) {
+  const std::string path = Tmp("long.jsonl", "{\"text\": \"0123456789\"}\n{\"text\": \"\"}\n");
+  DatasetStats stats;
+  auto trunc = LoadDataset({.path = path}, ByteTokenizer(),
+                           {.sequence_len = 5, .excess_length_strategy = "truncate"}, &stats);
+  ASSERT_TRUE(trunc.ok()) << trunc.status();
+  ASSERT_EQ(trunc->size(), 2u);
+  EXPECT_EQ((*trunc)[0].input_ids, (std::vector<int32_t>{kBos, '0', '1', '2', '3'}));
+  EXPECT_EQ(stats.truncated, 1);
+  auto raise = LoadDataset({.path = path}, ByteTokenizer(),
+                           {.sequence_len = 5, .excess_length_strategy = "raise"}, nullptr);
+  ASSERT_FALSE(raise.ok());
+  EXPECT_NE(raise.status().message().find(
+                "long.jsonl:1: the row has 12 tokens, more than sequence_len 5"),
+            std::string::npos)
+      << raise.status();
+  // BOS + EOS = 2 tokens: kept at min_sample_len 2, dropped at 3.
+  auto short_rows = LoadDataset({.path = path}, ByteTokenizer(),
+                                {.sequence_len = 64, .min_sample_len = 3}, &stats);
+  ASSERT_TRUE(short_rows.ok());
+  EXPECT_EQ(short_rows->size(), 1u);
+  EXPECT_EQ(stats.dropped_too_short, 1);
+  EXPECT_FALSE(
+      LoadDataset({.path = path}, ByteTokenizer(), {.excess_length_strategy = "cut"}, nullptr)
+          .ok());
+}
+
+TEST(DatasetTest, ChatTemplateRowsWithMappingsAndRoleAliases) {
+  auto tok = LoadBpeTokenizer("data/testdata/tokenizers/llama3_style");
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  const std::string path =
+      Tmp("chat.jsonl",
+          "{\"conversations\": [{\"from\": \"human\", \"value\": \"Hi\"}, "
+          "{\"from\": \"gpt\", \"value\": \"Hello there\"}]}\n"
+          "{\"conversations\": [{\"from\": \"human\", \"value\": \"Only a question\"}]}\n");
+  DatasetSpec spec{.path = path,
+                   .type = "chat_template",
+                   .field_messages = "conversations",
+                   .message_property_mappings = {{"role", "from"}, {"content", "value"}}};
+  DatasetStats stats;
+  auto rows = LoadDataset(spec, **tok, {}, &stats);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(stats.dropped_untrained, 1);  // nothing to train in row 2: really dropped
+  std::vector<int32_t> trained;
+  for (int32_t l : (*rows)[0].labels) {
+    if (l != kIgnoreIndex) trained.push_back(l);
+  }
+  EXPECT_EQ((*tok)->Decode(trained), "Hello there");
+  EXPECT_EQ(trained.back(), (*tok)->eos_id());  // <|eot_id|> of the trained turn
+  const std::string bad =
+      Tmp("chat_bad.jsonl", "{\"messages\": [{\"role\": \"bot\", \"content\": \"x\"}]}\n");
+  auto err = LoadDataset({.path = bad, .type = "chat_template"}, **tok, {}, nullptr);
+  ASSERT_FALSE(err.ok());
+  EXPECT_NE(err.status().message().find("chat_bad.jsonl:1: messages[0]: unknown role 'bot'"),
+            std::string::npos)
+      << err.status();
+  auto no_template =
+      LoadDataset({.path = bad, .type = "chat_template"}, ByteTokenizer(), {}, nullptr);
+  ASSERT_FALSE(no_template.ok());
+  EXPECT_NE(no_template.status().message().find("chat_template"), std::string::npos);
+}
+
+TEST(DatasetTest, AlpacaWithAHuggingFaceTokenizerFollowsItsBosRule) {
+  const std::string path =
+      Tmp("hf_alpaca.jsonl", "{\"instruction\": \"Say hi\", \"output\": \"hi\"}\n");
+  for (const char* dir :
+       {"data/testdata/tokenizers/llama3_style", "data/testdata/tokenizers/gpt2_style"}) {
+    auto tok = LoadBpeTokenizer(dir);
+    ASSERT_TRUE(tok.ok()) << tok.status();
+    auto rows =
+        LoadDataset({.path = path, .type = "alpaca"}, **tok, {.sequence_len = 4096}, nullptr);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    const Example& e = (*rows)[0];
+    EXPECT_EQ(e.input_ids[0] == (*tok)->bos_id(), (*tok)->adds_bos()) << dir;
+    EXPECT_EQ(e.input_ids.back(), (*tok)->eos_id());
+    std::vector<int32_t> trained;
+    for (size_t i = 0; i < e.labels.size(); ++i) {
+      if (e.labels[i] != kIgnoreIndex) trained.push_back(e.labels[i]);
+      EXPECT_EQ(e.labels[i] != kIgnoreIndex, int64_t(i) >= e.prompt_len) << i;
+    }
+    EXPECT_EQ((*tok)->Decode(trained), "hi");
+  }
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ packages=(
   libopenblas-dev                       # CPU GEMM
   nlohmann-json3-dev                    # config.json, safetensors headers
   libboost-context-dev                  # fibers for the CUDA emulator
+  iproute2                              # ip netns: the two-host collectives test
 )
 with_python=0
 if [[ "${1:-}" == "--test" || "${1:-}" == "--goldens" ]]; then

@@ -166,6 +166,74 @@ absl::StatusOr<std::string> ResolvePath(const Reader& r, const YAML::Node& n,
                                  "' not found (tried ", absl::StrJoin(names, " and "), ")"));
 }
 
+// A string list (`roles_to_train: [assistant]`).
+absl::StatusOr<std::vector<std::string>> StringList(const Reader& r, const YAML::Node& n,
+                                                    const std::string& key) {
+  if (!n.IsSequence()) return r.Expected(n, key, "a list of strings");
+  std::vector<std::string> out;
+  for (const YAML::Node& e : n) {
+    LOOM_ASSIGN_OR_RETURN(std::string s, r.String(e, key));
+    out.push_back(s);
+  }
+  return out;
+}
+
+const std::vector<std::string>& ChatTemplateNames() {
+  static const auto* names = new std::vector<std::string>{"tokenizer_default", "llama3", "chatml"};
+  return *names;
+}
+
+absl::Status CheckChatTemplate(const Reader& r, const YAML::Node& n, const std::string& key,
+                               const std::string& name) {
+  const auto& names = ChatTemplateNames();
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
+    return r.Error(n, absl::StrCat("'", key,
+                                   "' must be tokenizer_default, llama3 or chatml (the built-in "
+                                   "templates; no Jinja engine), got \"",
+                                   name, "\"", DidYouMean(name, names)));
+  }
+  return absl::OkStatus();
+}
+
+// The chat_template keys of one dataset entry.
+absl::Status ParseChatKeys(const Reader& r, const YAML::Node& n, const std::string& prefix,
+                           data::DatasetSpec* spec) {
+  if (n["field_messages"]) {
+    LOOM_ASSIGN_OR_RETURN(spec->field_messages,
+                          r.String(n["field_messages"], prefix + "field_messages"));
+  }
+  if (const YAML::Node m = n["message_property_mappings"]; m) {
+    const std::string key = prefix + "message_property_mappings";
+    if (!m.IsMap()) return r.Expected(m, key, "a map such as {role: from, content: value}");
+    LOOM_RETURN_IF_ERROR(r.Keys(m, {"role", "content"}, key + "."));
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      LOOM_ASSIGN_OR_RETURN(spec->message_property_mappings[it->first.Scalar()],
+                            r.String(it->second, key + "." + it->first.Scalar()));
+    }
+  }
+  if (n["roles_to_train"]) {
+    LOOM_ASSIGN_OR_RETURN(spec->roles_to_train,
+                          StringList(r, n["roles_to_train"], prefix + "roles_to_train"));
+  }
+  for (const char* k : {"train_on_eos", "train_on_eot"}) {
+    if (!n[k]) continue;
+    LOOM_ASSIGN_OR_RETURN(std::string v, r.String(n[k], prefix + k));
+    static const std::vector<std::string> kModes = {"all", "turn", "last", "none"};
+    if (std::find(kModes.begin(), kModes.end(), v) == kModes.end()) {
+      return r.Error(n[k], absl::StrCat("'", prefix, k, "' must be all, turn, last or none, got \"",
+                                        v, "\"", DidYouMean(v, kModes)));
+    }
+    spec->train_on_eos = v;  // one end-of-turn token per built-in template: the same key
+  }
+  if (n["chat_template"]) {
+    LOOM_ASSIGN_OR_RETURN(spec->chat_template,
+                          r.String(n["chat_template"], prefix + "chat_template"));
+    LOOM_RETURN_IF_ERROR(
+        CheckChatTemplate(r, n["chat_template"], prefix + "chat_template", spec->chat_template));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<data::DatasetSpec> ParseDataset(const Reader& r, const YAML::Node& n,
                                                const std::string& list, size_t index,
                                                const std::string& config_dir) {
@@ -173,11 +241,23 @@ absl::StatusOr<data::DatasetSpec> ParseDataset(const Reader& r, const YAML::Node
   if (!n.IsMap())
     return r.Error(
         n, absl::StrCat("'", prefix.substr(0, prefix.size() - 1), "' must be a map with a 'path'"));
-  LOOM_RETURN_IF_ERROR(r.Keys(n, {"path", "type", "field", "ds_type", "split"}, prefix));
+  LOOM_RETURN_IF_ERROR(r.Keys(
+      n,
+      {"path", "type", "field", "ds_type", "split", "field_messages", "message_property_mappings",
+       "roles_to_train", "train_on_eos", "train_on_eot", "chat_template"},
+      prefix));
   if (!n["path"]) return r.Error(n, absl::StrCat("'", prefix, "path' is required"));
   data::DatasetSpec spec;
-  LOOM_ASSIGN_OR_RETURN(spec.path,
-                        ResolvePath(r, n["path"], prefix + "path", config_dir, /*want_dir=*/false));
+  {
+    // A file or a folder of .json / .jsonl files.
+    absl::StatusOr<std::string> file =
+        ResolvePath(r, n["path"], prefix + "path", config_dir, /*want_dir=*/false);
+    absl::StatusOr<std::string> folder =
+        ResolvePath(r, n["path"], prefix + "path", config_dir, /*want_dir=*/true);
+    if (!file.ok() && !folder.ok()) return file.status();
+    spec.path = file.ok() ? *file : *folder;
+  }
+  LOOM_RETURN_IF_ERROR(ParseChatKeys(r, n, prefix, &spec));
   if (const YAML::Node t = n["type"]; t && !t.IsNull()) {
     if (t.IsMap()) {
       static const std::vector<std::string> kFormatKeys = {
@@ -204,11 +284,12 @@ absl::StatusOr<data::DatasetSpec> ParseDataset(const Reader& r, const YAML::Node
       spec.format = f;
     } else {
       LOOM_ASSIGN_OR_RETURN(spec.type, r.String(t, prefix + "type"));
-      static const std::vector<std::string> kTypes = {"completion", "pretokenized", "alpaca"};
+      static const std::vector<std::string> kTypes = {"completion", "pretokenized", "alpaca",
+                                                      "chat_template"};
       if (std::find(kTypes.begin(), kTypes.end(), spec.type) == kTypes.end()) {
         return r.Error(t, absl::StrCat("'", prefix,
                                        "type' must be completion, pretokenized, "
-                                       "alpaca or a custom format map, got \"",
+                                       "alpaca, chat_template or a custom format map, got \"",
                                        spec.type, "\"", DidYouMean(spec.type, kTypes)));
       }
     }
@@ -272,6 +353,24 @@ const std::map<std::string, Handler>& ScalarHandlers() {
     (*h)["eval_steps"] = positive_int(&TrainConfig::eval_steps, 0);
     (*h)["save_steps"] = positive_int(&TrainConfig::save_steps, 0);
     (*h)["num_threads"] = positive_int(&TrainConfig::num_threads, 0);
+    (*h)["dp_replicate_size"] = positive_int(&TrainConfig::dp_replicate_size, 1);
+    (*h)["dp_shard_size"] = positive_int(&TrainConfig::dp_shard_size, 1);
+    auto not_yet = [positive_int](int64_t TrainConfig::*field, const char* strategy) {
+      return [=](const Reader& r, const YAML::Node& n, const std::string& key,
+                 TrainConfig& c) -> absl::Status {
+        LOOM_RETURN_IF_ERROR(positive_int(field, 1)(r, n, key, c));
+        if (c.*field > 1) {
+          return r.Error(n, absl::StrCat("'", key, ": ", c.*field, "': ", strategy,
+                                         " is not implemented yet; use dp_replicate_size or "
+                                         "dp_shard_size (data parallelism), or 1"));
+        }
+        return absl::OkStatus();
+      };
+    };
+    (*h)["context_parallel_size"] =
+        not_yet(&TrainConfig::context_parallel_size, "context parallelism");
+    (*h)["tensor_parallel_size"] =
+        not_yet(&TrainConfig::tensor_parallel_size, "tensor parallelism");
     (*h)["num_epochs"] = number(&TrainConfig::num_epochs, 0, true, inf, false);
     (*h)["learning_rate"] = number(&TrainConfig::learning_rate, 0, true, inf, false);
     (*h)["weight_decay"] = number(&TrainConfig::weight_decay, 0, false, inf, false);
@@ -286,6 +385,53 @@ const std::map<std::string, Handler>& ScalarHandlers() {
                                  TrainConfig& c) {
       LOOM_ASSIGN_OR_RETURN(c.train_on_inputs, r.Bool(n, key));
       return absl::OkStatus();
+    };
+    auto flag = [](bool TrainConfig::*field) {
+      return [field](const Reader& r, const YAML::Node& n, const std::string& key,
+                     TrainConfig& c) -> absl::Status {
+        LOOM_ASSIGN_OR_RETURN(c.*field, r.Bool(n, key));
+        return absl::OkStatus();
+      };
+    };
+    auto text = [](std::string TrainConfig::*field) {
+      return [field](const Reader& r, const YAML::Node& n, const std::string& key,
+                     TrainConfig& c) -> absl::Status {
+        LOOM_ASSIGN_OR_RETURN(c.*field, r.String(n, key));
+        return absl::OkStatus();
+      };
+    };
+    (*h)["sample_packing"] = flag(&TrainConfig::sample_packing);
+    (*h)["sample_packing_sequentially"] = flag(&TrainConfig::sample_packing_sequentially);
+    (*h)["multipack_real_batches"] = flag(&TrainConfig::multipack_real_batches);
+    (*h)["pad_to_sequence_len"] = [](const Reader& r, const YAML::Node& n, const std::string& key,
+                                     TrainConfig& c) -> absl::Status {
+      LOOM_ASSIGN_OR_RETURN(c.pad_to_sequence_len, r.Bool(n, key));
+      return absl::OkStatus();
+    };
+    (*h)["pad_to_multiple_of"] = positive_int(&TrainConfig::pad_to_multiple_of, 1);
+    (*h)["sample_packing_group_size"] = positive_int(&TrainConfig::sample_packing_group_size, 1);
+    (*h)["sample_packing_bin_size"] = positive_int(&TrainConfig::sample_packing_bin_size, 1);
+    (*h)["sample_packing_eff_est"] =
+        number(&TrainConfig::sample_packing_eff_est, 0, true, 1, false);
+    (*h)["min_sample_len"] = positive_int(&TrainConfig::min_sample_len, 1);
+    (*h)["dataset_prepared_path"] = text(&TrainConfig::dataset_prepared_path);
+    (*h)["excess_length_strategy"] = [](const Reader& r, const YAML::Node& n,
+                                        const std::string& key, TrainConfig& c) -> absl::Status {
+      LOOM_ASSIGN_OR_RETURN(c.excess_length_strategy, r.String(n, key));
+      static const std::vector<std::string> kStrategies = {"drop", "truncate", "raise"};
+      if (std::find(kStrategies.begin(), kStrategies.end(), c.excess_length_strategy) ==
+          kStrategies.end()) {
+        return r.Error(n, absl::StrCat("'excess_length_strategy' must be drop, truncate or raise, "
+                                       "got \"",
+                                       c.excess_length_strategy, "\"",
+                                       DidYouMean(c.excess_length_strategy, kStrategies)));
+      }
+      return absl::OkStatus();
+    };
+    (*h)["chat_template"] = [](const Reader& r, const YAML::Node& n, const std::string& key,
+                               TrainConfig& c) -> absl::Status {
+      LOOM_ASSIGN_OR_RETURN(c.chat_template, r.String(n, key));
+      return CheckChatTemplate(r, n, key, c.chat_template);
     };
     (*h)["gradient_checkpointing"] = [](const Reader& r, const YAML::Node& n,
                                         const std::string& key, TrainConfig& c) {
@@ -332,7 +478,8 @@ const std::map<std::string, Handler>& ScalarHandlers() {
 
 const std::vector<std::string>& TrainConfigKeys() {
   static const auto* keys = [] {
-    auto* k = new std::vector<std::string>{"base_model", "model", "datasets", "test_datasets"};
+    auto* k = new std::vector<std::string>{"base_model", "model", "datasets", "test_datasets",
+                                           "tokenizer_config"};
     for (const auto& [name, h] : ScalarHandlers()) k->push_back(name);
     return k;
   }();
@@ -372,6 +519,18 @@ absl::StatusOr<TrainConfig> ParseTrainConfig(const std::string& yaml_text,
     if (!fs::exists(c.base_model + "/config.json")) {
       return r.Error(base, absl::StrCat("'base_model': ", c.base_model,
                                         " has no config.json (expected a Hugging Face folder)"));
+    }
+  }
+  if (const YAML::Node tok = root["tokenizer_config"]; tok && !tok.IsNull()) {
+    absl::StatusOr<std::string> dir =
+        ResolvePath(r, tok, "tokenizer_config", config_dir, /*want_dir=*/true);
+    absl::StatusOr<std::string> file =
+        ResolvePath(r, tok, "tokenizer_config", config_dir, /*want_dir=*/false);
+    if (!dir.ok() && !file.ok()) return dir.status();
+    c.tokenizer_config = dir.ok() ? *dir : *file;
+    if (dir.ok() && !fs::exists(c.tokenizer_config + "/tokenizer.json")) {
+      return r.Error(tok, absl::StrCat("'tokenizer_config': ", c.tokenizer_config,
+                                       " has no tokenizer.json (a Hugging Face tokenizer)"));
     }
   }
   if (const YAML::Node model = root["model"]; model && !model.IsNull()) {

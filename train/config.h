@@ -7,8 +7,9 @@
 //     hidden_size: 128              #   (config.json keys, see model/llama_config.h)
 //     ...
 //   datasets:
-//     - path: data/train.jsonl      # local jsonl
-//       type: alpaca                # completion | pretokenized | alpaca | {format: ...}
+//     - path: data/train.jsonl      # local .jsonl / .json file or folder
+//       type: alpaca                # completion | pretokenized | alpaca | chat_template |
+//                                   # {format: ...}
 //   test_datasets:                  # or val_set_size: a held-out share of datasets
 //     - path: data/eval.jsonl
 //       type: alpaca
@@ -54,6 +55,27 @@ struct TrainConfig {
   std::vector<data::DatasetSpec> test_datasets;
   int64_t sequence_len = 512;
   bool train_on_inputs = false;
+  // Tokenizer: base_model's tokenizer.json if it has one, else this path (a
+  // folder with tokenizer.json, or the file; Axolotl's key), else the
+  // byte-level tokenizer.
+  std::string tokenizer_config;
+  std::string chat_template = "tokenizer_default";  // llama3 | chatml | tokenizer_default
+  std::string excess_length_strategy = "drop";      // drop | truncate | raise
+  int64_t min_sample_len = 2;
+  std::string dataset_prepared_path;  // "" = no prepared-dataset cache
+
+  // ---- Sample packing (Axolotl's keys and defaults; data/packer.h).
+  bool sample_packing = false;
+  std::optional<bool> pad_to_sequence_len;  // unset: = sample_packing
+  int64_t pad_to_multiple_of = 0;           // 0: unset (64 when padding to sequence_len)
+  int64_t sample_packing_group_size = 100000;
+  int64_t sample_packing_bin_size = 200;
+  bool sample_packing_sequentially = false;
+  double sample_packing_eff_est = 0;  // > 0: Axolotl's step estimate instead of exact counts
+  // false (default; our attention takes cu_seqlens): one row of
+  // micro_batch_size * sequence_len tokens per micro-batch. true:
+  // micro_batch_size rows (bins) of sequence_len.
+  bool multipack_real_batches = false;
 
   // ---- Batching and length of training.
   int64_t micro_batch_size = 1;
@@ -83,6 +105,18 @@ struct TrainConfig {
   int64_t num_threads = 0;  // 0: every core (Loom's own key)
   // Recompute each decoder layer in backward instead of keeping activations.
   bool gradient_checkpointing = false;
+
+  // ---- Parallelism (Axolotl's keys; unset = 1). Their product is the number of ranks;
+  // tools/train starts that many local ranks when no launcher did (collectives/launcher.h).
+  // Tensor and context parallelism are rejected until their issues land; dp_shard runs as
+  // replicated data parallelism for now.
+  int64_t dp_replicate_size = 1;
+  int64_t dp_shard_size = 1;
+  int64_t context_parallel_size = 1;
+  int64_t tensor_parallel_size = 1;
+  int64_t world_size() const {
+    return dp_replicate_size * dp_shard_size * context_parallel_size * tensor_parallel_size;
+  }
 };
 
 // Parses `yaml_text`; `source` (a file name) prefixes every error.

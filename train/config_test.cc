@@ -262,5 +262,115 @@ TEST_F(ConfigTest, LoadsFromAFileAndReportsAMissingOne) {
   EXPECT_NE(missing.status().message().find("nope.yaml"), std::string::npos);
 }
 
+TEST_F(ConfigTest, MeshKeys) {
+  const std::string base = kBase;
+  absl::StatusOr<TrainConfig> c = Parse(base);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->world_size(), 1);
+  c = Parse(base + "dp_replicate_size: 2\ndp_shard_size: 3\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->dp_replicate_size, 2);
+  EXPECT_EQ(c->dp_shard_size, 3);
+  EXPECT_EQ(c->world_size(), 6);
+  c = Parse(base + "tensor_parallel_size: 1\ncontext_parallel_size: 1\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ExpectError(base + "dp_shard_size: 0\n", 5, {"'dp_shard_size' must be a positive integer"});
+  ExpectError(base + "tensor_parallel_size: 2\n", 5,
+              {"'tensor_parallel_size: 2': tensor parallelism is not implemented yet"});
+  ExpectError(base + "context_parallel_size: 4\n", 5,
+              {"'context_parallel_size: 4': context parallelism is not implemented yet"});
+}
+
+TEST_F(ConfigTest, DataPipelineKeys) {
+  fs::create_directories(dir_ + "/data/folder");
+  std::ofstream(dir_ + "/data/folder/a.jsonl") << "{\"text\": \"a\"}\n";
+  fs::create_directories(dir_ + "/tok");
+  std::ofstream(dir_ + "/tok/tokenizer.json") << "{}";
+  absl::StatusOr<TrainConfig> c = Parse(R"(
+base_model: hf
+tokenizer_config: tok
+datasets:
+  - path: data/folder
+    type: chat_template
+    field_messages: conversations
+    message_property_mappings:
+      role: from
+      content: value
+    roles_to_train: [assistant, tool]
+    train_on_eos: last
+    chat_template: chatml
+learning_rate: 1.0e-3
+sample_packing: true
+pad_to_multiple_of: 16
+sample_packing_group_size: 5000
+sample_packing_bin_size: 50
+sample_packing_sequentially: true
+sample_packing_eff_est: 0.95
+multipack_real_batches: true
+dataset_prepared_path: prepared
+excess_length_strategy: truncate
+min_sample_len: 4
+chat_template: llama3
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->sample_packing);
+  EXPECT_FALSE(c->pad_to_sequence_len.has_value());
+  EXPECT_EQ(c->pad_to_multiple_of, 16);
+  EXPECT_EQ(c->sample_packing_group_size, 5000);
+  EXPECT_EQ(c->sample_packing_bin_size, 50);
+  EXPECT_TRUE(c->sample_packing_sequentially);
+  EXPECT_DOUBLE_EQ(c->sample_packing_eff_est, 0.95);
+  EXPECT_TRUE(c->multipack_real_batches);
+  EXPECT_EQ(c->dataset_prepared_path, "prepared");
+  EXPECT_EQ(c->excess_length_strategy, "truncate");
+  EXPECT_EQ(c->min_sample_len, 4);
+  EXPECT_EQ(c->chat_template, "llama3");
+  EXPECT_EQ(c->tokenizer_config, dir_ + "/tok");
+  const data::DatasetSpec& d = c->datasets[0];
+  EXPECT_EQ(d.path, dir_ + "/data/folder");
+  EXPECT_EQ(d.type, "chat_template");
+  EXPECT_EQ(d.field_messages, "conversations");
+  EXPECT_EQ(d.message_property_mappings.at("role"), "from");
+  EXPECT_EQ(d.message_property_mappings.at("content"), "value");
+  EXPECT_EQ(d.roles_to_train, (std::vector<std::string>{"assistant", "tool"}));
+  EXPECT_EQ(d.train_on_eos, "last");
+  EXPECT_EQ(d.chat_template, "chatml");
+  // Defaults (Axolotl's).
+  absl::StatusOr<TrainConfig> def = Parse(kBase);
+  ASSERT_TRUE(def.ok());
+  EXPECT_FALSE(def->sample_packing);
+  EXPECT_EQ(def->sample_packing_group_size, 100000);
+  EXPECT_EQ(def->sample_packing_bin_size, 200);
+  EXPECT_EQ(def->excess_length_strategy, "drop");
+  EXPECT_EQ(def->min_sample_len, 2);
+  EXPECT_EQ(def->chat_template, "tokenizer_default");
+  EXPECT_EQ(def->datasets[0].roles_to_train, (std::vector<std::string>{"assistant"}));
+  EXPECT_EQ(def->datasets[0].train_on_eos, "turn");
+}
+
+TEST_F(ConfigTest, DataPipelineKeyErrors) {
+  const std::string base = std::string(kBase);
+  ExpectError(base + "chat_template: vicuna\n", 5, {"'chat_template' must be tokenizer_default"});
+  ExpectError(base + "excess_length_strategy: cut\n", 5,
+              {"'excess_length_strategy' must be drop, truncate or raise"});
+  ExpectError(base + "sample_packing_eff_est: 1.5\n", 5,
+              {"'sample_packing_eff_est' must be in (0, 1]"});
+  ExpectError(base + "sample_packing_bin_size: 0\n", 5, {"sample_packing_bin_size"});
+  ExpectError(base + "sample_packng: true\n", 5, {"unknown key 'sample_packng'", "sample_packing"});
+  ExpectError(base + "tokenizer_config: nowhere\n", 5, {"'tokenizer_config'", "not found"});
+  ExpectError(
+      "base_model: hf\ndatasets:\n  - path: data/train.jsonl\n    train_on_eos: often\n"
+      "learning_rate: 1.0e-3\n",
+      4, {"'datasets[0].train_on_eos' must be all, turn, last or none"});
+  ExpectError(
+      "base_model: hf\ndatasets:\n  - path: data/train.jsonl\n    roles_to_train: assistant\n"
+      "learning_rate: 1.0e-3\n",
+      4, {"'datasets[0].roles_to_train' must be a list of strings"});
+  ExpectError(
+      "base_model: hf\ndatasets:\n  - path: data/train.jsonl\n    message_property_mappings:\n"
+      "      speaker: from\nlearning_rate: 1.0e-3\n",
+      5, {"unknown key 'datasets[0].message_property_mappings.speaker'"});
+}
+
 }  // namespace
 }  // namespace loom

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "data/batch.h"
+#include "data/collators.h"
 #include "runtime/autograd/grad_mode.h"
 #include "runtime/ops/loss.h"
 

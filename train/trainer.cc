@@ -6,11 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "data/collators.h"
 #include "model/pretrained.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/ops/loss.h"
 #include "runtime/optim/clip_grad.h"
 #include "runtime/parallel.h"
+#include "train/data_pipeline.h"
 #include "train/progress.h"
 
 namespace loom {
@@ -39,11 +41,16 @@ std::vector<ParamGroup> DecayGroups(const Module& model, double weight_decay) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config) {
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
+                                                         DataParallel* dp) {
   std::unique_ptr<Trainer> t(new Trainer());
   t->config_ = config;
+  if (dp != nullptr) {
+    t->data_parallel_ = dp;
+    t->dp_rank_ = dp->rank();
+    t->dp_size_ = dp->size();
+  }
   if (config.num_threads > 0) SetNumThreads(int(config.num_threads));
-  t->tokenizer_ = std::make_unique<data::ByteTokenizer>();
 
   // ---- Model.
   if (!config.base_model.empty()) {
@@ -53,53 +60,32 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
     t->model_->InitWeights(config.seed);
   }
   t->model_->model().set_gradient_checkpointing(config.gradient_checkpointing);
+  if (dp != nullptr) dp->BroadcastParameters(t->model_->Parameters());
 
-  // ---- Data.
-  const data::TokenizeOptions tokenize{.sequence_len = config.sequence_len,
-                                       .train_on_inputs = config.train_on_inputs,
-                                       .vocab_size = t->model_->config().vocab_size};
-  std::vector<data::Example> all;
-  for (const data::DatasetSpec& spec : config.datasets) {
-    data::DatasetStats stats;
-    LOOM_ASSIGN_OR_RETURN(std::vector<data::Example> rows,
-                          data::LoadDataset(spec, *t->tokenizer_, tokenize, &stats));
-    std::fprintf(stderr,
-                 "data: %s: %lld rows, %lld kept (%lld longer than sequence_len %lld, %lld with "
-                 "nothing to train dropped), %lld tokens, %lld trainable\n",
-                 spec.path.c_str(), (long long)stats.rows, (long long)stats.kept,
-                 (long long)stats.dropped_too_long, (long long)config.sequence_len,
-                 (long long)stats.dropped_untrained, (long long)stats.tokens,
-                 (long long)stats.trainable_tokens);
-    all.insert(all.end(), std::make_move_iterator(rows.begin()),
-               std::make_move_iterator(rows.end()));
-  }
-  LOOM_ASSIGN_OR_RETURN(data::TrainValSplit split,
-                        data::ShuffleAndSplit(std::move(all), config.val_set_size, config.seed));
-  t->train_ = std::move(split.train);
-  t->val_ = std::move(split.val);
-  for (const data::DatasetSpec& spec : config.test_datasets) {
-    data::DatasetStats stats;
-    LOOM_ASSIGN_OR_RETURN(std::vector<data::Example> rows,
-                          data::LoadDataset(spec, *t->tokenizer_, tokenize, &stats));
-    std::fprintf(stderr, "eval data: %s: %lld rows, %lld kept\n", spec.path.c_str(),
-                 (long long)stats.rows, (long long)stats.kept);
-    t->val_.insert(t->val_.end(), std::make_move_iterator(rows.begin()),
-                   std::make_move_iterator(rows.end()));
-  }
-  if (t->train_.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(config.config_path, ": no training rows left after filtering and the split"));
+  // ---- Data (train/data_pipeline.h).
+  LOOM_ASSIGN_OR_RETURN(t->tokenizer_, MakeTokenizer(config, stderr));
+  LOOM_ASSIGN_OR_RETURN(TrainingData d, LoadTrainingData(config, *t->tokenizer_,
+                                                         t->model_->config().vocab_size, stderr));
+  t->train_ = std::move(d.train);
+  t->val_ = std::move(d.val);
+  t->pad_multiple_ = PadMultipleFor(config);
+  const int64_t mbs = config.micro_batch_size;
+  if (config.sample_packing) {
+    t->sampler_.emplace(Lengths(t->train_), SamplerOptionsFor(config, t->dp_rank_, t->dp_size_));
+    LOOM_ASSIGN_OR_RETURN(const data::EpochPlan* plan, t->sampler_->Plan(0));
+    std::fprintf(stderr, "packing: %s; repacked every epoch\n",
+                 DescribePlan(*plan, t->sampler_->options()).c_str());
   }
 
   // ---- Steps and optimizer.
-  const int64_t mbs = config.micro_batch_size, ga = config.gradient_accumulation_steps;
   t->micro_batches_per_epoch_ = (int64_t(t->train_.size()) + mbs - 1) / mbs;
-  t->steps_per_epoch_ = (t->micro_batches_per_epoch_ + ga - 1) / ga;
-  t->total_steps_ =
-      config.max_steps > 0
-          ? config.max_steps
-          : std::max<int64_t>(1,
-                              int64_t(std::ceil(config.num_epochs * double(t->steps_per_epoch_))));
+  const StepPlan steps =
+      PlanSteps(config, t->sampler_.has_value() ? &*t->sampler_ : nullptr, t->train_, t->dp_size_);
+  t->steps_per_epoch_ = steps.steps_per_epoch;
+  t->total_steps_ = steps.total_steps;
+  if (config.sample_packing) {
+    std::fprintf(stderr, "steps: %lld (%s)\n", (long long)steps.total_steps, steps.how.c_str());
+  }
   LOOM_ASSIGN_OR_RETURN(t->schedule_.kind, ParseLrSchedulerName(config.lr_scheduler));
   t->schedule_.lr = config.learning_rate;
   t->schedule_.total_steps = t->total_steps_;
@@ -129,27 +115,60 @@ double Trainer::FlopsPerToken(int64_t tokens) const {
   return 6.0 * matmul_params + attention;
 }
 
+int64_t Trainer::EpochSteps(int64_t epoch) {
+  return EpochStepsFor(config_, sampler_.has_value() ? &*sampler_ : nullptr, int64_t(train_.size()),
+                       epoch, dp_size_);
+}
+
+std::pair<int64_t, int64_t> Trainer::EpochOf(int64_t step) {
+  int64_t epoch = 0;
+  for (;; ++epoch) {
+    if (epoch == int64_t(epoch_steps_.size())) epoch_steps_.push_back(EpochSteps(epoch));
+    if (step < epoch_steps_[size_t(epoch)]) return {epoch, step};
+    step -= epoch_steps_[size_t(epoch)];
+  }
+}
+
 std::vector<data::Batch> Trainer::StepBatches(int64_t step) {
-  const int64_t epoch = step / steps_per_epoch_, in_epoch = step % steps_per_epoch_;
+  const auto [epoch, in_epoch] = EpochOf(step);
+  const int64_t mbs = config_.micro_batch_size, ga = config_.gradient_accumulation_steps;
+  std::vector<data::Batch> batches;
+  if (sampler_.has_value()) {
+    absl::StatusOr<const data::EpochPlan*> plan = sampler_->Plan(epoch);
+    LOOM_CHECK_OK(plan.status());
+    for (int64_t m = in_epoch * ga;
+         m < std::min((in_epoch + 1) * ga, (*plan)->micro_batches_per_rank); ++m) {
+      std::vector<std::vector<const data::Example*>> bins;
+      for (absl::Span<const int64_t> bin : sampler_->MicroBatch(**plan, m)) {
+        bins.emplace_back();
+        for (int64_t s : bin) bins.back().push_back(&train_[size_t(s)]);
+      }
+      batches.push_back(data::CollatePacked(
+          bins, {.pad_id = tokenizer_->pad_id(), .pad_to_multiple = pad_multiple_}));
+    }
+    return batches;
+  }
   if (epoch != order_epoch_) {
     order_ = data::EpochOrder(int64_t(train_.size()), config_.seed, epoch);
     order_epoch_ = epoch;
   }
-  const int64_t mbs = config_.micro_batch_size, ga = config_.gradient_accumulation_steps;
-  std::vector<data::Batch> batches;
-  for (int64_t m = in_epoch * ga; m < std::min((in_epoch + 1) * ga, micro_batches_per_epoch_);
-       ++m) {
+  // This rank's micro-batch m is the epoch's global micro-batch m * dp_size + dp_rank; in the
+  // last round a rank may have none (its step then contributes nothing but still joins the sums).
+  for (int64_t m = in_epoch * ga; m < (in_epoch + 1) * ga; ++m) {
+    const int64_t g = m * dp_size_ + dp_rank_;
+    if (g >= micro_batches_per_epoch_) break;
     std::vector<const data::Example*> rows;
-    for (int64_t i = m * mbs; i < std::min((m + 1) * mbs, int64_t(train_.size())); ++i) {
+    for (int64_t i = g * mbs; i < std::min((g + 1) * mbs, int64_t(train_.size())); ++i) {
       rows.push_back(&train_[size_t(order_[size_t(i)])]);
     }
-    batches.push_back(data::Collate(rows, tokenizer_->pad_id()));
+    batches.push_back(data::Collate(rows, tokenizer_->pad_id(), pad_multiple_));
   }
   return batches;
 }
 
 StepStats Trainer::Step(const std::vector<data::Batch>& micro_batches) {
   const auto start = std::chrono::steady_clock::now();
+  if (data_parallel_) data_parallel_->MaybeInjectFailure(step_);
   StepStats s;
   s.lr = schedule_.At(step_);
   optimizer_->set_lr(s.lr);
@@ -157,19 +176,22 @@ StepStats Trainer::Step(const std::vector<data::Batch>& micro_batches) {
     s.trainable_tokens += b.num_trainable_tokens;
     s.tokens += b.num_tokens;
   }
+  if (data_parallel_) data_parallel_->SumCounts(&s.trainable_tokens, &s.tokens);
   // Sum of per-token losses over the step, divided by the step's trainable
   // tokens: each micro-batch's backward is scaled by the same global count.
   const double inv_count = s.trainable_tokens > 0 ? 1.0 / double(s.trainable_tokens) : 0.0;
   double loss_sum = 0;
   for (const data::Batch& b : micro_batches) {
     if (b.num_trainable_tokens == 0) continue;
-    Tensor logits = model_->Forward(b.input_ids, {.position_ids = b.position_ids});
+    Tensor logits =
+        model_->Forward(b.input_ids, {.position_ids = b.position_ids, .cu_seqlens = b.cu_seqlens});
     Tensor sum = CrossEntropy(logits, b.targets, Reduction::kSum);
     loss_sum += sum.item();
     MulScalar(sum, inv_count).Backward();
   }
-  s.loss = loss_sum * inv_count;
   const std::vector<Tensor> params = model_->Parameters();
+  if (data_parallel_) data_parallel_->SumGradients(params, &loss_sum);
+  s.loss = loss_sum * inv_count;
   s.grad_norm = config_.max_grad_norm > 0 ? ClipGradNorm(params, config_.max_grad_norm)
                                           : GlobalGradNorm(params);
   if (std::isfinite(s.grad_norm)) {
@@ -193,20 +215,35 @@ absl::Status Trainer::Save(const std::string& dir) { return SavePretrainedLlama(
 absl::StatusOr<TrainSummary> Trainer::Run(FILE* log) {
   TrainSummary summary;
   summary.output_dir = config_.output_dir;
-  std::error_code ec;
-  std::filesystem::create_directories(config_.output_dir, ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("output_dir ", config_.output_dir, ": cannot create: ", ec.message()));
-  }
+  // Data-parallel replicas other than rank 0 write nothing and print nothing.
+  const bool writes = data_parallel_ == nullptr || data_parallel_->is_output_rank();
+  std::unique_ptr<FILE, int (*)(FILE*)> devnull(writes ? nullptr : std::fopen("/dev/null", "w"),
+                                                [](FILE* f) { return f ? std::fclose(f) : 0; });
+  if (!writes) log = devnull.get();
   MetricsLog metrics;
-  LOOM_RETURN_IF_ERROR(metrics.Open(config_.output_dir + "/metrics.jsonl"));
+  if (writes) {
+    std::error_code ec;
+    std::filesystem::create_directories(config_.output_dir, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("output_dir ", config_.output_dir, ": cannot create: ", ec.message()));
+    }
+    LOOM_RETURN_IF_ERROR(metrics.Open(config_.output_dir + "/metrics.jsonl"));
+  }
 
   const LlamaConfig& mc = model_->config();
+  // What one micro-batch is: padded rows, or packed rows of samples.
+  const std::string micro_batch =
+      !sampler_.has_value()
+          ? absl::StrFormat("%d rows", config_.micro_batch_size)
+          : absl::StrFormat("%d packed row%s of %d tokens",
+                            sampler_->options().bins_per_micro_batch,
+                            sampler_->options().bins_per_micro_batch > 1 ? "s" : "",
+                            sampler_->options().pack.capacity);
   std::fprintf(
       log,
       "model: %lld parameters (%lld layers, hidden %lld, heads %lld/%lld kv, vocab %lld%s)\n"
-      "train: %zu rows, %zu eval rows; %lld steps (%lld per epoch) of %lld x %lld rows; "
+      "train: %zu rows, %zu eval rows; %lld steps (%lld per epoch) of %lld x %s; "
       "%d threads\n"
       "flops: per token = 6 * (matmul weights) + 6 * layers * heads * head_dim * "
       "(row length + 1)\n",
@@ -214,8 +251,7 @@ absl::StatusOr<TrainSummary> Trainer::Run(FILE* log) {
       (long long)mc.hidden_size, (long long)mc.num_attention_heads, (long long)mc.kv_heads(),
       (long long)mc.vocab_size, mc.tie_word_embeddings ? ", tied" : "", train_.size(), val_.size(),
       (long long)total_steps_, (long long)steps_per_epoch_,
-      (long long)config_.gradient_accumulation_steps, (long long)config_.micro_batch_size,
-      NumThreads());
+      (long long)config_.gradient_accumulation_steps, micro_batch.c_str(), NumThreads());
 
   ProgressBar bar(total_steps_, log);
   auto eval_line = [&](const EvalResult& r, const char* when) {
@@ -233,7 +269,7 @@ absl::StatusOr<TrainSummary> Trainer::Run(FILE* log) {
     if (r.prompt_rows > 0) j["eval_accuracy"] = r.accuracy;
     metrics.Write(j);
   };
-  if (!val_.empty()) {
+  if (writes && !val_.empty()) {
     summary.initial_eval = RunEval();
     eval_line(*summary.initial_eval, "start");
   }
@@ -273,11 +309,12 @@ absl::StatusOr<TrainSummary> Trainer::Run(FILE* log) {
       window_tokens = window_seconds = window_loss = 0;
       window_steps = 0;
     }
-    if (config_.eval_steps > 0 && step_ % config_.eval_steps == 0 && step_ < total_steps_ &&
-        !val_.empty()) {
+    if (writes && config_.eval_steps > 0 && step_ % config_.eval_steps == 0 &&
+        step_ < total_steps_ && !val_.empty()) {
       eval_line(RunEval(), "during");
     }
-    if (config_.save_steps > 0 && step_ % config_.save_steps == 0 && step_ < total_steps_) {
+    if (writes && config_.save_steps > 0 && step_ % config_.save_steps == 0 &&
+        step_ < total_steps_) {
       const std::string dir = absl::StrCat(config_.output_dir, "/checkpoint-", step_);
       LOOM_RETURN_IF_ERROR(Save(dir));
       bar.Print(absl::StrCat("saved ", dir));
@@ -285,11 +322,12 @@ absl::StatusOr<TrainSummary> Trainer::Run(FILE* log) {
   }
   summary.seconds = Seconds(start);
   summary.steps = step_;
-  if (!val_.empty()) {
+  if (writes && !val_.empty()) {
     summary.final_eval = RunEval();
     eval_line(*summary.final_eval, "end");
   }
   bar.Finish();
+  if (!writes) return summary;
   LOOM_RETURN_IF_ERROR(Save(config_.output_dir));
   std::fprintf(log, "saved the model to %s (config.json + model.safetensors)\n",
                config_.output_dir.c_str());

@@ -22,12 +22,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "data/batch.h"
+#include "data/collators.h"
 #include "data/dataset.h"
+#include "data/multipack_sampler.h"
 #include "data/tokenizer.h"
 #include "model/llama.h"
 #include "runtime/optim/adamw.h"
 #include "train/config.h"
+#include "train/data_parallel.h"
 #include "train/evaluate.h"
 #include "train/lr_schedule.h"
 
@@ -57,7 +59,18 @@ class Trainer {
   // Loads or initializes the model, reads and splits the data, sets up the
   // optimizer. Errors: unreadable model or data, token ids the model's
   // vocabulary cannot hold, no training rows left.
-  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config);
+  //
+  // With `dp` (not owned) this trainer is one data-parallel replica, with
+  // Axolotl's batch semantics: micro_batch_size and
+  // gradient_accumulation_steps are per rank, so an optimizer step covers
+  // micro_batch_size x gradient_accumulation_steps x dp.size() rows (or
+  // packed bins), and rank r takes the global micro-batches r, r + n, ...
+  // (n = dp.size()) in the order one rank would visit them. Hence n ranks
+  // with accumulation a make exactly the updates of one rank with
+  // accumulation n * a. Token counts and gradients are summed over the group
+  // (train/data_parallel.h); only rank 0 writes outputs.
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config,
+                                                         DataParallel* dp = nullptr);
 
   // Trains for total_steps() steps; logs progress to `log`, metrics to
   // output_dir/metrics.jsonl, and writes the final model (and checkpoint-N
@@ -78,6 +91,7 @@ class Trainer {
   AdamW& optimizer() { return *optimizer_; }
   const std::vector<data::Example>& train_examples() const { return train_; }
   const std::vector<data::Example>& val_examples() const { return val_; }
+  const data::Tokenizer& tokenizer() const { return *tokenizer_; }
   // Model FLOPs of one training token at row length `tokens` (forward and
   // backward: 6 per weight plus causal attention).
   double FlopsPerToken(int64_t tokens) const;
@@ -86,6 +100,10 @@ class Trainer {
   Trainer() = default;
   // The micro-batches of optimizer step `step` (0-based), in order.
   std::vector<data::Batch> StepBatches(int64_t step);
+  // Optimizer steps of `epoch` (packing: from that epoch's packing).
+  int64_t EpochSteps(int64_t epoch);
+  // The epoch of global step `step` and the step's index inside it.
+  std::pair<int64_t, int64_t> EpochOf(int64_t step);
   EvalResult RunEval();
   absl::Status Save(const std::string& dir);
 
@@ -99,6 +117,13 @@ class Trainer {
   int64_t step_ = 0;
   std::vector<int64_t> order_;  // current epoch's example order
   int64_t order_epoch_ = -1;
+  DataParallel* data_parallel_ = nullptr;
+  // ---- Data path (data/): packing, padding, and this process's place among
+  // the data-parallel ranks (rank 0 of 1 until the data-parallel work wires it).
+  std::optional<data::MultipackSampler> sampler_;  // set iff sample_packing
+  int64_t pad_multiple_ = 1;
+  int64_t dp_rank_ = 0, dp_size_ = 1;
+  std::vector<int64_t> epoch_steps_;  // steps of epochs 0, 1, ... computed so far
 };
 
 }  // namespace loom

@@ -9,7 +9,7 @@
 //   m = fma(g, 1-b1, m*b1)                                 (add_ with alpha)
 //   v = fma((1-b2)*g, g, v*b2)                             (addcmul_)
 //   p = p + ((-lr/bc1) * m) / (sqrt(v)/sqrt(bc2) + eps)    (addcdiv_)
-// The build uses strict ISO C++ (-ffp-contract=off), so no other FMAs appear.
+// This file is compiled with -ffp-contract=off (.bazelrc), so no other FMAs appear.
 #include <algorithm>
 #include <cmath>
 #include <string>
