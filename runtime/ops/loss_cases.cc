@@ -1,10 +1,5 @@
 // Op-harness cases for CrossEntropy, plus bf16, error-path and
 // token-count tests.
-// g++ 12 at -O2 reports a false -Wmaybe-uninitialized inside Abseil's
-// InlinedVector when the scalar RefArray below is moved (as .bazelrc notes for
-// the sanitizer builds); it must be off before the headers are read.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 #include <cmath>
 
 #include "gtest/gtest.h"
