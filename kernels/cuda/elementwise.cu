@@ -216,11 +216,11 @@ absl::Status DispatchBinary(BinaryOp op, Fn&& fn) {
 template <typename O, typename I, typename FlatFn, typename StridedFn>
 absl::Status Run1(const char* op, absl::Span<const int64_t> sizes, const ConstArray& x,
                   const MutableArray& out, FlatFn flat_fn, StridedFn strided_fn,
-                  cudaStream_t stream) {
+                  cudaStream_t stream, const char* x_name = "x") {
   LOOM_ASSIGN_OR_RETURN(StridedIndex<2> index,
-                        MakeStridedIndex<2>(op, sizes, {out.strides, x.strides}, {"out", "x"}));
+                        MakeStridedIndex<2>(op, sizes, {out.strides, x.strides}, {"out", x_name}));
   const int64_t n = NumElements(sizes);
-  LOOM_RETURN_IF_ERROR(CheckData(op, "x", x.data, n));
+  LOOM_RETURN_IF_ERROR(CheckData(op, x_name, x.data, n));
   LOOM_RETURN_IF_ERROR(CheckData(op, "out", out.data, n));
   if (n == 0) return absl::OkStatus();
   O* o = static_cast<O*>(out.data);
@@ -245,7 +245,7 @@ absl::Status LaunchCopy(absl::Span<const int64_t> sizes, const ConstArray& src,
     return DispatchDeviceType(out.dtype, [&](auto otag) {
       using S = decltype(stag);
       using O = decltype(otag);
-      return Run1<O, S>("Copy", sizes, src, out, CopyFn<O, S>{}, CopyFn<O, S>{}, stream);
+      return Run1<O, S>("Copy", sizes, src, out, CopyFn<O, S>{}, CopyFn<O, S>{}, stream, "src");
     });
   });
 }

@@ -351,9 +351,9 @@ TEST(ElementwiseTest, BadArgumentsAreInvalidArgumentNamingTheProblem) {
     EXPECT_THAT(std::string(s.message()), HasSubstr(text));
   };
   expect(LaunchCopy(sizes, {buf, DType::kF32, bad_rank}, {buf, DType::kF32, strides}, nullptr),
-         "Copy: x has 2 strides for 1 dims");
+         "Copy: src has 2 strides for 1 dims");
   expect(LaunchCopy(sizes, {nullptr, DType::kF32, strides}, {buf, DType::kF32, strides}, nullptr),
-         "Copy: x is null for 4 elements");
+         "Copy: src is null for 4 elements");
   expect(LaunchUnary(UnaryOp::kExp, sizes, {buf, DType::kI32, strides}, {buf, DType::kI32, strides},
                      nullptr),
          "needs a floating dtype, got i32");
