@@ -3,7 +3,7 @@
 //
 //   CrossEntropyProblem p{.dtype = DType::kBF16, .rows = n, .vocab = v, .logits = logits,
 //                         .labels = labels, .ignore_index = -100, .first_bad_row = flag};
-//   ... workspace of CrossEntropyWorkspaceBytes(p) device bytes
+//   void* workspace = ...;  // CrossEntropyWorkspaceBytes(p) bytes of device memory
 //   LOOM_RETURN_IF_ERROR(LaunchCrossEntropyForward(p, losses, lse, workspace, stream));
 //   LOOM_RETURN_IF_ERROR(LaunchCrossEntropyBackward(p, lse, grad_losses, glogits, stream));
 //

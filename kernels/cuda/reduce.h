@@ -6,13 +6,14 @@
 //   ReduceProblem p{.op = ReduceOp::kSum, .sizes = {8, 1024}, .reduce_dim = {false, true},
 //                   .x = x, .x_dtype = DType::kBF16, .x_strides = {1024, 1},
 //                   .out = out, .out_dtype = DType::kF32};
-//   std::vector<char> ... workspace of ReduceWorkspaceBytes(p) device bytes
+//   LOOM_ASSIGN_OR_RETURN(size_t bytes, ReduceWorkspaceBytes(p));
+//   void* workspace = ...;  // `bytes` of device memory (8-byte aligned)
 //   LOOM_RETURN_IF_ERROR(LaunchReduce(p, workspace, stream));
 //
 // Deterministic: the split of the work into blocks and every combine order
 // depend on the shape alone (never on the device or on timing), and no float
 // atomics are used, so a result is bit-identical run to run and GPU to GPU.
-// Three strategies, chosen from the merged layout:
+// Strategies, chosen from the merged layout:
 //   rows     the reduced elements of an output are (nearly) contiguous: a warp
 //            per output for short rows, else blocks of 256 threads, each over
 //            a fixed chunk of the row;
