@@ -105,7 +105,8 @@ class Interpreter {
   void Execute(const OpSpec& op) {
     const TensorSpec& y = *g_.Find(op.output);
     if (op.kind == OpKind::kReshape) {  // a view of the same elements
-      bufs_[y.uid] = bufs_.at(op.inputs[0]);
+      const Buffer view = bufs_.at(op.inputs[0]);  // copied: inserting may rehash the map
+      bufs_[y.uid] = view;
       return;
     }
     if (y.is_virtual) Own(y.uid, size_t(Extent(y)));
