@@ -87,8 +87,10 @@ TEST(TrainerTest, GradientAccumulationMatchesOneBigBatch) {
     EXPECT_NEAR(sa.grad_norm, sb.grad_norm, 1e-5 * sb.grad_norm);
   }
   // Rows hold 14-18 tokens, so the two micro-batches differ in trainable
-  // tokens: a mean of per-micro-batch means misses this bound (by 5e-2).
-  EXPECT_LT(MaxRelativeDifference((*a)->model(), (*b)->model()), 1e-5);
+  // tokens: a mean of per-micro-batch means misses this bound (by 5e-2). The
+  // bound leaves room for summation-order rounding, which depends on the
+  // padded length and on codegen (1.08e-5 seen under ASan at -O1).
+  EXPECT_LT(MaxRelativeDifference((*a)->model(), (*b)->model()), 5e-5);
 }
 
 TEST(TrainerTest, StepsFollowEpochsAndMaxSteps) {

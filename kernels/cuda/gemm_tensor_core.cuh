@@ -23,6 +23,7 @@
 #ifndef LOOM_KERNELS_CUDA_GEMM_TENSOR_CORE_CUH_
 #define LOOM_KERNELS_CUDA_GEMM_TENSOR_CORE_CUH_
 
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/cuda/device/compat.h"
@@ -88,6 +89,26 @@ __device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) {
 template <>
 __device__ __forceinline__ __half FromFloat<__half>(float x) {
   return __float2half_rn(x);
+}
+
+// o[0..1] = (v0, v1) + beta * o[0..1], as one aligned vector store.
+__device__ __forceinline__ void StorePair(float* o, float v0, float v1, float beta) {
+  float2 r = make_float2(v0, v1);
+  if (beta != 0.0f) {
+    const float2 old = *reinterpret_cast<const float2*>(o);
+    r.x += beta * old.x;
+    r.y += beta * old.y;
+  }
+  *reinterpret_cast<float2*>(o) = r;
+}
+template <typename Out>
+__device__ __forceinline__ void StorePair(Out* o, float v0, float v1, float beta) {
+  if (beta != 0.0f) {
+    v0 += beta * ToFloat(o[0]);
+    v1 += beta * ToFloat(o[1]);
+  }
+  Out r[2] = {FromFloat<Out>(v0), FromFloat<Out>(v1)};
+  memcpy(static_cast<void*>(o), r, 2 * sizeof(Out));
 }
 
 template <typename T>
@@ -222,21 +243,31 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) TensorCoreGemmKernel(KernelA
   }
   CpAsyncWait<0>();  // only empty groups remain; retire them before exit
 
-  // Epilogue: c0, c1 at (row g, cols 2t, 2t+1), c2, c3 at row g + 8.
+  // Epilogue: c0, c1 at (row g, cols 2t, 2t+1), c2, c3 at row g + 8. A pair
+  // of adjacent columns goes out as one 8-byte (f32) or 4-byte (16-bit) store
+  // when the output allows it (even ldo, aligned base).
   const int g = lane / 4, t = lane % 4;
+  const bool paired = p.ldo % 2 == 0 && reinterpret_cast<uintptr_t>(out) % (2 * sizeof(Out)) == 0;
 #pragma unroll
   for (int i = 0; i < Cfg::kMmaM; ++i) {
 #pragma unroll
     for (int j = 0; j < Cfg::kMmaN; ++j) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int64_t row = bm + warp_m * Cfg::kWM + i * 16 + g + 8 * (e / 2);
-        const int64_t col = bn + warp_n * Cfg::kWN + j * 8 + 2 * t + e % 2;
-        if (row < p.m && col < p.n) {
-          Out* o = out + row * p.ldo + col;
-          float v = p.alpha * acc[i][j][e];
-          if (p.beta != 0.0f) v += p.beta * ToFloat(*o);
-          *o = FromFloat<Out>(v);
+      for (int half = 0; half < 2; ++half) {
+        const int64_t row = bm + warp_m * Cfg::kWM + i * 16 + g + 8 * half;
+        const int64_t col = bn + warp_n * Cfg::kWN + j * 8 + 2 * t;
+        if (row >= p.m || col >= p.n) continue;
+        Out* o = out + row * p.ldo + col;
+        float v0 = p.alpha * acc[i][j][2 * half], v1 = p.alpha * acc[i][j][2 * half + 1];
+        if (paired && col + 1 < p.n) {
+          StorePair(o, v0, v1, p.beta);
+        } else {
+          if (p.beta != 0.0f) v0 += p.beta * ToFloat(o[0]);
+          o[0] = FromFloat<Out>(v0);
+          if (col + 1 < p.n) {
+            if (p.beta != 0.0f) v1 += p.beta * ToFloat(o[1]);
+            o[1] = FromFloat<Out>(v1);
+          }
         }
       }
     }

@@ -17,6 +17,7 @@
 // keywords as empty for host compilers; they are redefined below.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <vector_functions.h>
 #include <vector_types.h>
 
 #include <atomic>

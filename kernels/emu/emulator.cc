@@ -44,12 +44,13 @@ std::string Ranges(const std::vector<int>& ids) {
   return absl::StrJoin(parts, ", ");
 }
 
-void ThreadMain(void* arg) {
-  ThreadState& t = *static_cast<ThreadState*>(arg);
-  Block& b = *current_block;
-  (*b.body)();
-  // Exited threads release barriers (PTX semantics) but must not be named by
-  // a pending warp collective.
+// Thrown by Fail() and caught at the bottom of the failing fiber, so that its
+// stack unwinds (no leaked temporaries) before the launch is abandoned.
+struct KernelAbort {};
+
+// Exited threads release barriers (PTX semantics) but must not be named by a
+// pending warp collective.
+void OnExit(ThreadState& t, Block& b) {
   WarpState& w = b.warps[t.warp];
   w.exited |= 1u << t.lane;
   for (int l = 0; l < 32; ++l) {
@@ -65,6 +66,18 @@ void ThreadMain(void* arg) {
     b.stats->warnings.push_back(absl::StrFormat(
         "kernel %s, block %s, thread %s: exited with cp.async copies never waited on",
         b.launch->kernel, Dim3String(b.block_idx), Dim3String(t.idx)));
+  }
+}
+
+void ThreadMain(void* arg) {
+  ThreadState& t = *static_cast<ThreadState*>(arg);
+  Block& b = *current_block;
+  try {
+    (*b.body)();
+    OnExit(t, b);
+  } catch (const KernelAbort&) {
+    t.state = WaitState::kFailed;
+    return;
   }
   t.state = WaitState::kExited;
 }
@@ -305,14 +318,11 @@ void Fail(const std::string& message) {
   b.error =
       absl::StrFormat("kernel %s, block %s, thread %s (warp %d, lane %d): %s", b.launch->kernel,
                       Dim3String(b.block_idx), Dim3String(t.idx), t.warp, t.lane, message);
-  t.state = WaitState::kFailed;
   if (current_options.abort_on_error) {
     std::fprintf(stderr, "emu: %s\n", b.error.c_str());
     std::abort();  // here, so that a debugger sees the failing thread's stack
   }
-  Fiber::Yield();
-  std::fprintf(stderr, "emu: a failed thread was resumed\n");
-  std::abort();
+  throw KernelAbort{};
 }
 
 void Suspend(WaitState state, Site site) {

@@ -73,19 +73,23 @@ TEST(FiberTest, CurrentIsSetOnlyInsideAFiber) {
   EXPECT_EQ(Fiber::Current(), nullptr);
 }
 
+// Recursion that touches every page of its frames on the way down, so that it
+// reaches the guard page below the stack rather than jumping past it.
+// `limit` is far beyond what a 64 KiB stack holds.
+int Deeper(int depth, int limit) {
+  volatile char frame[512];
+  frame[0] = char(depth);
+  frame[sizeof(frame) - 1] = char(depth);
+  if (depth == limit) return frame[0];
+  return Deeper(depth + 1, limit) + frame[0] + frame[sizeof(frame) - 1];
+}
+
 TEST(FiberDeathTest, StackOverflowHitsTheGuardPage) {
   EXPECT_DEATH(
       {
         StackPool pool(64 << 10);
         Fiber f;
-        f.Start(
-            pool.Get(0),
-            [](void*) {
-              volatile char big[128 << 10];
-              big[0] = 1;
-              big[sizeof(big) - 1] = big[0];
-            },
-            nullptr);
+        f.Start(pool.Get(0), [](void*) { Deeper(0, 1 << 20); }, nullptr);
         f.Resume();
       },
       "");
