@@ -7,6 +7,7 @@
 
 #include <cudnn.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "kernels/cuda/attention_cudnn_graph.h"
+#include "kernels/cuda/attention_cudnn_varlen.h"
 #include "runtime/status.h"
 
 namespace loom::cuda {
@@ -185,6 +187,9 @@ class Lowering {
     LOOM_RETURN_IF_ERROR(Set(d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment));
     LOOM_RETURN_IF_ERROR(Set(d, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual));
     LOOM_RETURN_IF_ERROR(Set(d, CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, &by_value));
+    if (t.ragged_offset != 0) {  // the offsets tensor precedes its users in GraphSpec order
+      LOOM_RETURN_IF_ERROR(SetDesc(d, CUDNN_ATTR_TENSOR_RAGGED_OFFSET_DESC, t.ragged_offset));
+    }
     LOOM_CUDNN_RETURN_IF_ERROR(cudnnBackendFinalize(d));
     tensors_[t.uid] = d;
     return absl::OkStatus();
@@ -197,6 +202,11 @@ class Lowering {
         LOOM_ASSIGN_OR_RETURN(cudnnBackendDescriptor_t mm, Make(CUDNN_BACKEND_MATMUL_DESCRIPTOR));
         const cudnnDataType_t f32 = CUDNN_DATA_FLOAT;
         LOOM_RETURN_IF_ERROR(Set(mm, CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &f32));
+        if (op.zero_padding) {
+          const double zero = 0.0;
+          LOOM_RETURN_IF_ERROR(
+              Set(mm, CUDNN_ATTR_MATMUL_PADDING_VALUE, CUDNN_TYPE_DOUBLE, 1, &zero));
+        }
         LOOM_CUDNN_RETURN_IF_ERROR(cudnnBackendFinalize(mm));
         LOOM_ASSIGN_OR_RETURN(cudnnBackendDescriptor_t d,
                               Make(CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR));
@@ -205,6 +215,13 @@ class Lowering {
         LOOM_RETURN_IF_ERROR(SetDesc(d, CUDNN_ATTR_OPERATION_MATMUL_CDESC, op.output));
         LOOM_RETURN_IF_ERROR(
             Set(d, CUDNN_ATTR_OPERATION_MATMUL_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &mm));
+        const std::pair<cudnnBackendAttributeName_t, int64_t> overrides[] = {
+            {CUDNN_ATTR_OPERATION_MATMUL_GEMM_M_OVERRIDE_DESC, op.m_override},
+            {CUDNN_ATTR_OPERATION_MATMUL_GEMM_N_OVERRIDE_DESC, op.n_override},
+            {CUDNN_ATTR_OPERATION_MATMUL_GEMM_K_OVERRIDE_DESC, op.k_override}};
+        for (const auto& [name, uid] : overrides) {
+          if (uid != 0) LOOM_RETURN_IF_ERROR(SetDesc(d, name, uid));
+        }
         LOOM_CUDNN_RETURN_IF_ERROR(cudnnBackendFinalize(d));
         return d;
       }
@@ -279,12 +296,14 @@ std::string Signature(const GraphSpec& g) {
   for (const TensorSpec& t : g.tensors) {
     absl::StrAppend(&s, t.uid, ":", int(t.dtype), ":", t.dims[0], ",", t.dims[1], ",", t.dims[2],
                     ",", t.dims[3], "/", t.strides[0], ",", t.strides[1], ",", t.strides[2], ",",
-                    t.strides[3], t.is_virtual ? "v" : "", t.by_value ? "s" : "", ";");
+                    t.strides[3], t.is_virtual ? "v" : "", t.by_value ? "s" : "", "r",
+                    t.ragged_offset, ";");
   }
   for (const OpSpec& op : g.ops) {
     absl::StrAppend(&s, int(op.kind), int(op.pointwise), int(op.reduction), op.axis, "(");
     for (int64_t u : op.inputs) absl::StrAppend(&s, u, ",");
-    absl::StrAppend(&s, ")", op.output, ";");
+    absl::StrAppend(&s, ")", op.output, "o", op.m_override, ",", op.n_override, ",", op.k_override,
+                    op.zero_padding ? "z" : "", ";");
   }
   return s;
 }
@@ -304,10 +323,15 @@ absl::flat_hash_map<int, DeviceState>& States() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_
 constexpr size_t kAlign = 256;
 size_t AlignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
+using ScratchMap = absl::flat_hash_map<int64_t, void*>;
+using Hook = std::function<absl::Status(const ScratchMap& scratch)>;
+
 // Runs `g` with the caller's pointers; scratch and the plan's workspace come
-// from the (device, stream) workspace.
+// from the (device, stream) workspace. `before` and `after` enqueue work on
+// the same stream around the graph (the varlen layout adapters).
 absl::Status Execute(const GraphSpec& g, const absl::flat_hash_map<int64_t, void*>& pointers,
-                     cudaStream_t stream) {
+                     cudaStream_t stream, const Hook& before = nullptr,
+                     const Hook& after = nullptr) {
   int device = -1, count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err == cudaSuccess && count == 0) err = cudaErrorNoDevice;
@@ -357,12 +381,15 @@ absl::Status Execute(const GraphSpec& g, const absl::flat_hash_map<int64_t, void
   f32_values.reserve(g.tensors.size());
   i32_values.reserve(g.tensors.size());
   char* cursor = static_cast<char*>(ws) + AlignUp(size_t(plan.workspace));
+  ScratchMap scratch;
   for (const ScratchSpec& s : g.scratch) {
     uids.push_back(s.uid);
     ptrs.push_back(cursor);
+    scratch[s.uid] = cursor;
     cursor += AlignUp(s.bytes);
   }
   for (const TensorSpec& t : g.tensors) {
+    if (scratch.contains(t.uid)) continue;
     if (t.is_virtual || pointers.contains(t.uid) == false) {
       if (!t.by_value) continue;
       uids.push_back(t.uid);
@@ -394,8 +421,37 @@ absl::Status Execute(const GraphSpec& g, const absl::flat_hash_map<int64_t, void
                                                       CUDNN_TYPE_VOID_PTR, 1, &workspace));
   LOOM_CUDNN_RETURN_IF_ERROR(cudnnBackendFinalize(pack));
   LOOM_CUDNN_RETURN_IF_ERROR(cudnnSetStream(state.handle, stream));
+  if (before) LOOM_RETURN_IF_ERROR(before(scratch));
   LOOM_CUDNN_RETURN_IF_ERROR(cudnnBackendExecute(state.handle, plan.plan, pack));
+  if (after) LOOM_RETURN_IF_ERROR(after(scratch));
   return absl::OkStatus();
+}
+
+bool Varlen(const AttentionProblem& p) { return p.cu_seqlens_q != nullptr; }
+
+// Lengths and ragged offsets of the sequences, from cu_seqlens, into scratch.
+absl::Status PrepareRagged(const AttentionProblem& p, const ScratchMap& s, cudaStream_t stream) {
+  auto i32 = [&](int64_t uid) { return static_cast<int32_t*>(s.at(uid)); };
+  return LaunchCudnnRaggedPrepare(p.cu_seqlens_q, p.cu_seqlens_k, p.num_seqs,
+                                  {.q = p.q_strides.token,
+                                   .k = p.k_strides.token,
+                                   .v = p.v_strides.token,
+                                   .out = p.out_strides.token},
+                                  {.seq_q = i32(kSeqQ),
+                                   .seq_k = i32(kSeqK),
+                                   .offset_q = i32(kRaggedQ),
+                                   .offset_k = i32(kRaggedK),
+                                   .offset_v = i32(kRaggedV),
+                                   .offset_out = i32(kRaggedO)},
+                                  stream);
+}
+
+// Between our lse [H, total] and the graph's padded [num_seqs, H, max_seqlen_q] stats.
+absl::Status RepackStats(const AttentionProblem& p, const ScratchMap& s, bool to_packed,
+                         cudaStream_t stream) {
+  return LaunchCudnnStatsRepack(p.cu_seqlens_q, p.num_seqs, p.heads, p.max_seqlen_q, p.seqlen_q,
+                                static_cast<float*>(s.at(kStats)), static_cast<float*>(p.lse),
+                                to_packed, stream);
 }
 
 absl::Status CheckPointers(const char* op,
@@ -414,13 +470,15 @@ absl::Status LaunchAttentionForwardCudnn(const AttentionProblem& p, cudaStream_t
   if (p.seqlen_q == 0) return absl::OkStatus();
   LOOM_RETURN_IF_ERROR(CheckPointers(
       "AttentionForward", {{"q", p.q}, {"k", p.k}, {"v", p.v}, {"out", p.out}, {"lse", p.lse}}));
-  return Execute(g,
-                 {{kQ, const_cast<void*>(p.q)},
-                  {kK, const_cast<void*>(p.k)},
-                  {kV, const_cast<void*>(p.v)},
-                  {kO, p.out},
-                  {kStats, p.lse}},
-                 stream);
+  const absl::flat_hash_map<int64_t, void*> pointers = {{kQ, const_cast<void*>(p.q)},
+                                                        {kK, const_cast<void*>(p.k)},
+                                                        {kV, const_cast<void*>(p.v)},
+                                                        {kO, p.out},
+                                                        {kStats, p.lse}};
+  if (!Varlen(p)) return Execute(g, pointers, stream);
+  return Execute(
+      g, pointers, stream, [&](const ScratchMap& s) { return PrepareRagged(p, s, stream); },
+      [&](const ScratchMap& s) { return RepackStats(p, s, /*to_packed=*/true, stream); });
 }
 
 absl::Status LaunchAttentionBackwardCudnn(const AttentionBackwardProblem& bp, cudaStream_t stream) {
@@ -436,17 +494,20 @@ absl::Status LaunchAttentionBackwardCudnn(const AttentionBackwardProblem& bp, cu
                                                            {"gq", bp.gq},
                                                            {"gk", bp.gk},
                                                            {"gv", bp.gv}}));
-  return Execute(g,
-                 {{kQ, const_cast<void*>(p.q)},
-                  {kK, const_cast<void*>(p.k)},
-                  {kV, const_cast<void*>(p.v)},
-                  {kO, p.out},
-                  {kStats, p.lse},
-                  {kDO, const_cast<void*>(bp.gout)},
-                  {kDQ, bp.gq},
-                  {kDK, bp.gk},
-                  {kDV, bp.gv}},
-                 stream);
+  const absl::flat_hash_map<int64_t, void*> pointers = {{kQ, const_cast<void*>(p.q)},
+                                                        {kK, const_cast<void*>(p.k)},
+                                                        {kV, const_cast<void*>(p.v)},
+                                                        {kO, p.out},
+                                                        {kStats, p.lse},
+                                                        {kDO, const_cast<void*>(bp.gout)},
+                                                        {kDQ, bp.gq},
+                                                        {kDK, bp.gk},
+                                                        {kDV, bp.gv}};
+  if (!Varlen(p)) return Execute(g, pointers, stream);
+  return Execute(g, pointers, stream, [&](const ScratchMap& s) {
+    LOOM_RETURN_IF_ERROR(PrepareRagged(p, s, stream));
+    return RepackStats(p, s, /*to_packed=*/false, stream);
+  });
 }
 
 }  // namespace loom::cuda

@@ -11,13 +11,18 @@
 // linked and reviewed against cudnn_graph.h and NVIDIA's backend API docs.
 // Without a device the launchers fail with FailedPrecondition.
 //
-// Scope: bf16/f16, dense batches (no cu_seqlens: Unimplemented, use our
-// kernels), grouped-query heads, causal masks bottom-right aligned with
-// seqlen_q <= seqlen_k, rows 16-byte aligned. lse is the same [B, H, T] f32
-// log-sum-exp as ours, so a forward from one implementation can feed the
-// backward of the other. The backward ignores AttentionBackwardProblem's
-// workspace: plans, their workspaces and the graph's scratch (rowsum(dO * O),
-// the f32 dQ accumulator) are cached per device and stream.
+// Scope: bf16/f16, head dims multiple of 8 up to 256, grouped-query heads,
+// causal masks bottom-right aligned with seqlen_q <= seqlen_k, rows 16-byte
+// aligned, and varlen (cu_seqlens): ragged sequences with a padding mask,
+// whose lengths and offsets a small kernel derives from cu_seqlens on the
+// stream (attention_cudnn_varlen.h). Varlen limits: every sequence needs
+// Tq <= Tk when causal and at least one key (cuDNN has no empty rows; ours
+// write out = 0, lse = -inf there), which the host cannot check without
+// reading cu_seqlens. lse is the same [B, H, T] f32 log-sum-exp as ours, so a
+// forward from one implementation can feed the backward of the other. The
+// backward ignores AttentionBackwardProblem's workspace: plans, their
+// workspaces and the graph's scratch (rowsum(dO * O), the f32 dQ accumulator,
+// varlen layouts) are cached per device and stream.
 #ifndef LOOM_KERNELS_CUDA_ATTENTION_CUDNN_H_
 #define LOOM_KERNELS_CUDA_ATTENTION_CUDNN_H_
 

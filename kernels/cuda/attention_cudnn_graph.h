@@ -50,6 +50,14 @@ enum Uid : int64_t {
   kOne,         // by value
   kSeqKvShift,  // by value, i32: S, for bottom-right causal masks when T != S
   kSeqQShift,   // by value, i32: T
+  // Varlen (ragged) graphs: per-sequence lengths, i32 [b, 1, 1, 1], and the
+  // element offset of each sequence's first token, i32 [b + 1, 1, 1, 1].
+  kSeqQ,
+  kSeqK,
+  kRaggedQ,
+  kRaggedK,
+  kRaggedV,
+  kRaggedO,
   kFirstVirtual = 100,
 };
 
@@ -61,6 +69,15 @@ struct TensorSpec {
   bool is_virtual = false;
   bool by_value = false;
   double value = 0;  // of a by-value scalar
+  // Ragged (packed varlen) tensors: element (b, h, s, d) is at offsets[b] +
+  // h * strides[1] + s * strides[2] + d * strides[3] (the batch stride is
+  // unused), with offsets the tensor `ragged_offset`. Rows at or past
+  // seq_len[b] along `seq_axis` are padding: cuDNN neither reads nor writes
+  // them (seq_len and seq_axis describe the layout for validation and the
+  // tests' interpreter; cuDNN learns lengths from the matmul overrides).
+  int64_t ragged_offset = 0;
+  int64_t seq_len = 0;
+  int seq_axis = -1;
 };
 
 enum class OpKind : uint8_t { kMatmul, kPointwise, kReduction, kReshape };
@@ -89,6 +106,10 @@ struct OpSpec {
   int axis = -1;                // kGenIndex
   std::vector<int64_t> inputs;  // matmul: A, B; pointwise: x [, b [, t]]; reduction, reshape: x
   int64_t output = 0;
+  // Matmul only: per-batch actual M, N, K (uids of i32 [b, 1, 1, 1] tensors;
+  // 0 = the full dims); outputs outside M x N get 0 when `zero_padding`.
+  int64_t m_override = 0, n_override = 0, k_override = 0;
+  bool zero_padding = false;
 };
 
 // Scratch a graph needs besides the caller's tensors (non-virtual internals).
@@ -104,10 +125,14 @@ struct GraphSpec {
   const TensorSpec* Find(int64_t uid) const;
 };
 
-// Forward: O = softmax(scale * Q K^T, causal-masked) V and the stats (lse).
-// Supports dense batches (no cu_seqlens), bf16/f16, any head dims cuDNN
-// accepts, grouped-query heads, causal masks bottom-right aligned with
-// seqlen_q <= seqlen_k. Other problems: InvalidArgument / Unimplemented.
+// Forward: O = softmax(scale * Q K^T, masked) V and the stats (lse).
+// Supports bf16/f16, head dims that are multiples of 8 up to 256,
+// grouped-query heads, causal masks bottom-right aligned with T <= S (per
+// sequence), and varlen through cu_seqlens: num_seqs ragged sequences of at
+// most max_seqlen tokens, with a padding mask, matmul overrides and the
+// statistics in padded [num_seqs, H, max_seqlen_q, 1] scratch (kStats), which
+// the launcher converts to and from our packed lse. Other problems:
+// InvalidArgument / Unimplemented.
 absl::StatusOr<GraphSpec> BuildSdpaForwardGraph(const AttentionProblem& p);
 
 // Backward: dQ, dK, dV from Q, K, V, O, dO and the forward's stats.

@@ -1,10 +1,9 @@
-// The cuDNN SDPA graphs, without a GPU: structural validation, and a host
-// interpreter of the backend operations' documented semantics (matmul with
-// head broadcast, pointwise with broadcast, reductions, reshape views, values
-// rounded to each tensor's dtype) that runs the graphs on real data and
-// compares them with the attention reference (attention_reference.h).
+// The cuDNN SDPA graphs, without a GPU: structural validation, and runs of the
+// graphs on real data by the host interpreter (cudnn_graph_interpreter.h)
+// against the attention reference (attention_reference.h), dense and varlen.
 #include "kernels/cuda/attention_cudnn_graph.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -17,178 +16,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cuda/attention_reference.h"
+#include "kernels/cuda/cudnn_graph_interpreter.h"
 #include "runtime/half.h"
 
 namespace loom::cuda::cudnn_graph {
 namespace {
 
 using ::testing::HasSubstr;
-
-double RoundTo(DataType t, double v) {
-  switch (t) {
-    case DataType::kBFloat16:
-      return float(BFloat16(float(v)));
-    case DataType::kHalf:
-      return float(Float16(float(v)));
-    case DataType::kFloat:
-      return float(v);
-    case DataType::kInt32:
-      return std::trunc(v);
-    case DataType::kBoolean:
-      return v != 0 ? 1 : 0;
-  }
-  return v;
-}
-
-// Executes a GraphSpec on host buffers of doubles.
-class Interpreter {
- public:
-  explicit Interpreter(const GraphSpec& g) : g_(g) {}
-
-  // Binds a caller tensor: element (i0..i3) at buffer[sum(i_d * stride_d)].
-  void Bind(int64_t uid, std::vector<double>* buffer) { bufs_[uid] = {buffer, nullptr}; }
-
-  void Run() {
-    for (const TensorSpec& t : g_.tensors) {
-      if (t.is_virtual || bufs_.contains(t.uid)) continue;
-      if (t.by_value) {
-        Own(t.uid, 1)[0] = t.value;
-      } else {  // scratch (softmax_sum, dQ_accum): sized from dims and strides
-        Own(t.uid, size_t(Extent(t)));
-      }
-    }
-    for (const OpSpec& op : g_.ops) Execute(op);
-  }
-
-  double At(int64_t uid, const std::array<int64_t, 4>& i) const {
-    const TensorSpec& t = *g_.Find(uid);
-    return (*bufs_.at(uid).data)[size_t(Offset(t, i))];
-  }
-
- private:
-  struct Buffer {
-    std::vector<double>* data;
-    std::shared_ptr<std::vector<double>> owned;
-  };
-
-  static int64_t Offset(const TensorSpec& t, const std::array<int64_t, 4>& i) {
-    int64_t off = 0;
-    for (int d = 0; d < 4; ++d) off += i[d] * t.strides[d];
-    return off;
-  }
-  static int64_t Extent(const TensorSpec& t) {
-    std::array<int64_t, 4> last;
-    for (int d = 0; d < 4; ++d) last[d] = t.dims[d] - 1;
-    return Offset(t, last) + 1;
-  }
-  std::vector<double>& Own(int64_t uid, size_t n) {
-    auto owned = std::make_shared<std::vector<double>>(n, std::nan(""));
-    bufs_[uid] = {owned.get(), owned};
-    return *owned;
-  }
-  template <typename Fn>
-  static void ForEach(const TensorSpec& t, Fn&& fn) {
-    std::array<int64_t, 4> i;
-    for (i[0] = 0; i[0] < t.dims[0]; ++i[0]) {
-      for (i[1] = 0; i[1] < t.dims[1]; ++i[1]) {
-        for (i[2] = 0; i[2] < t.dims[2]; ++i[2]) {
-          for (i[3] = 0; i[3] < t.dims[3]; ++i[3]) fn(i);
-        }
-      }
-    }
-  }
-  double Get(int64_t uid, const std::array<int64_t, 4>& i) const { return At(uid, i); }
-  void Set(const TensorSpec& t, const std::array<int64_t, 4>& i, double v) {
-    (*bufs_.at(t.uid).data)[size_t(Offset(t, i))] = RoundTo(t.dtype, v);
-  }
-
-  void Execute(const OpSpec& op) {
-    const TensorSpec& y = *g_.Find(op.output);
-    if (op.kind == OpKind::kReshape) {  // a view of the same elements
-      bufs_[y.uid] = bufs_.at(op.inputs[0]);
-      return;
-    }
-    if (y.is_virtual) Own(y.uid, size_t(Extent(y)));
-    std::vector<const TensorSpec*> in;
-    for (int64_t u : op.inputs) in.push_back(g_.Find(u));
-    switch (op.kind) {
-      case OpKind::kMatmul: {
-        const TensorSpec &a = *in[0], &b = *in[1];
-        ForEach(y, [&](const std::array<int64_t, 4>& i) {
-          double acc = 0;
-          for (int64_t k = 0; k < a.dims[3]; ++k) {
-            acc += Get(a.uid, {i[0], i[1] / (y.dims[1] / a.dims[1]), i[2], k}) *
-                   Get(b.uid, {i[0], i[1] / (y.dims[1] / b.dims[1]), k, i[3]});
-          }
-          Set(y, i, acc);
-        });
-        break;
-      }
-      case OpKind::kPointwise: {
-        ForEach(y, [&](const std::array<int64_t, 4>& i) {
-          double x[3] = {0, 0, 0};
-          for (size_t n = 0; n < in.size(); ++n) {
-            std::array<int64_t, 4> j;
-            for (int d = 0; d < 4; ++d) j[d] = in[n]->dims[d] == 1 ? 0 : i[d];
-            x[n] = Get(in[n]->uid, j);
-          }
-          Set(y, i, Pointwise(op, x, i));
-        });
-        break;
-      }
-      case OpKind::kReduction: {
-        const TensorSpec& x = *in[0];
-        const bool max = op.reduction == ReductionMode::kMax;
-        ForEach(y, [&](const std::array<int64_t, 4>& i) {
-          Set(y, i, max ? -std::numeric_limits<double>::infinity() : 0.0);
-        });
-        ForEach(x, [&](const std::array<int64_t, 4>& i) {
-          std::array<int64_t, 4> j;
-          for (int d = 0; d < 4; ++d) j[d] = i[d] / (x.dims[d] / y.dims[d]);
-          const double v = Get(x.uid, i), acc = Get(y.uid, j);
-          (*bufs_.at(y.uid).data)[size_t(Offset(y, j))] = max ? std::max(acc, v) : acc + v;
-        });
-        ForEach(y, [&](const std::array<int64_t, 4>& i) { Set(y, i, Get(y.uid, i)); });
-        break;
-      }
-      case OpKind::kReshape:
-        break;
-    }
-  }
-
-  static double Pointwise(const OpSpec& op, const double* x, const std::array<int64_t, 4>& i) {
-    switch (op.pointwise) {
-      case PointwiseMode::kAdd:
-        return x[0] + x[1];
-      case PointwiseMode::kSub:
-        return x[0] - x[1];
-      case PointwiseMode::kMul:
-        return x[0] * x[1];
-      case PointwiseMode::kDiv:
-        return x[0] / x[1];
-      case PointwiseMode::kExp:
-        return std::exp(x[0]);
-      case PointwiseMode::kLog:
-        return std::log(x[0]);
-      case PointwiseMode::kIdentity:
-        return x[0];
-      case PointwiseMode::kGenIndex:
-        return double(i[size_t(op.axis)]);
-      case PointwiseMode::kCmpGe:
-        return x[0] >= x[1];
-      case PointwiseMode::kCmpLt:
-        return x[0] < x[1];
-      case PointwiseMode::kLogicalAnd:
-        return x[0] != 0 && x[1] != 0;
-      case PointwiseMode::kBinarySelect:
-        return x[2] != 0 ? x[0] : x[1];
-    }
-    return std::nan("");
-  }
-
-  const GraphSpec& g_;
-  absl::flat_hash_map<int64_t, Buffer> bufs_;
-};
 
 struct Case {
   int64_t batch, t, s, h, g, e;
@@ -388,8 +222,13 @@ TEST(CudnnSdpaGraphTest, RejectsWhatCudnnCannotRun) {
   EXPECT_THAT(message(p), HasSubstr("dtype f32; cuDNN's flash attention takes bf16 or f16"));
   p = ok;
   const int32_t cu[2] = {0, 4};
-  p.cu_seqlens_q = p.cu_seqlens_k = cu;
-  EXPECT_THAT(message(p), HasSubstr("varlen (cu_seqlens) is not supported by the cuDNN path"));
+  p.cu_seqlens_q = cu;
+  EXPECT_THAT(message(p), HasSubstr("varlen needs both cu_seqlens_q and cu_seqlens_k"));
+  p.cu_seqlens_k = cu;
+  p.num_seqs = 1, p.max_seqlen_q = 4, p.max_seqlen_k = 4, p.batch = 2;
+  EXPECT_THAT(message(p), HasSubstr("varlen needs batch 1 (packed tokens), got 2"));
+  p.batch = 1, p.num_seqs = 0;
+  EXPECT_THAT(message(p), HasSubstr("varlen needs num_seqs, max_seqlen_q and max_seqlen_k >= 1"));
   p = ok;
   p.seqlen_q = 5;
   EXPECT_THAT(message(p), HasSubstr("causal with seqlen_q 5 > seqlen_k 4"));
@@ -422,6 +261,168 @@ TEST(CudnnSdpaGraphTest, ValidationCatchesBrokenGraphs) {
   g = *good;
   g.ops.push_back(g.ops.back());  // O written twice
   EXPECT_THAT(std::string(ValidateGraph(g).message()), HasSubstr("written twice"));
+}
+
+// ---- Varlen: packed sequences through ragged offsets, a padding mask and
+// matmul overrides; statistics in padded [n, H, max_t] scratch.
+struct VarlenCase {
+  std::vector<int32_t> q_lens, k_lens;
+  int64_t h, g, e;
+  bool causal;
+  int64_t pad;
+};
+
+struct Packed {
+  VarlenCase c;
+  std::vector<int32_t> cu_q, cu_k;
+  int64_t total_q, total_k, max_q, max_k;
+  explicit Packed(const VarlenCase& vc) : c(vc), cu_q{0}, cu_k{0} {
+    for (int32_t l : c.q_lens) cu_q.push_back(cu_q.back() + l);
+    for (int32_t l : c.k_lens) cu_k.push_back(cu_k.back() + l);
+    total_q = cu_q.back(), total_k = cu_k.back();
+    max_q = *std::max_element(c.q_lens.begin(), c.q_lens.end());
+    max_k = *std::max_element(c.k_lens.begin(), c.k_lens.end());
+  }
+  int64_t n() const { return int64_t(c.q_lens.size()); }
+  reference::AttentionShape Shape() const {
+    reference::AttentionShape a{
+        1, total_q, total_k, c.h, c.g, c.e, c.causal, 1 / std::sqrt(double(c.e)), {}};
+    for (int64_t i = 0; i < n(); ++i) {
+      a.seqs.push_back(
+          {0, cu_q[size_t(i)], c.q_lens[size_t(i)], cu_k[size_t(i)], c.k_lens[size_t(i)]});
+    }
+    return a;
+  }
+  AttentionProblem Problem(const Bthe& q, const Bthe& k, const Bthe& v, const Bthe& o) const {
+    return {.dtype = DType::kBF16,
+            .batch = 1,
+            .seqlen_q = total_q,
+            .seqlen_k = total_k,
+            .heads = c.h,
+            .kv_heads = c.g,
+            .head_dim = c.e,
+            .q_strides = q.Strides(),
+            .k_strides = k.Strides(),
+            .v_strides = v.Strides(),
+            .out_strides = o.Strides(),
+            .cu_seqlens_q = cu_q.data(),
+            .cu_seqlens_k = cu_k.data(),
+            .num_seqs = n(),
+            .max_seqlen_q = max_q,
+            .max_seqlen_k = max_k,
+            .causal = c.causal};
+  }
+  // The scratch the launcher fills on the device (attention_cudnn_varlen.h).
+  void BindLayout(Interpreter& run, const AttentionProblem& p) {
+    auto offsets = [&](const std::vector<int32_t>& cu, int64_t token_stride) {
+      std::vector<double> o;
+      for (int32_t x : cu) o.push_back(double(x) * double(token_stride));
+      return o;
+    };
+    seq_q.assign(c.q_lens.begin(), c.q_lens.end());
+    seq_k.assign(c.k_lens.begin(), c.k_lens.end());
+    off_q = offsets(cu_q, p.q_strides.token), off_k = offsets(cu_k, p.k_strides.token);
+    off_v = offsets(cu_k, p.v_strides.token), off_o = offsets(cu_q, p.out_strides.token);
+    run.Bind(kSeqQ, &seq_q);
+    run.Bind(kSeqK, &seq_k);
+    run.Bind(kRaggedQ, &off_q);
+    run.Bind(kRaggedK, &off_k);
+    run.Bind(kRaggedV, &off_v);
+    run.Bind(kRaggedO, &off_o);
+  }
+  std::vector<double> seq_q, seq_k, off_q, off_k, off_v, off_o;
+};
+
+const VarlenCase kVarlenCases[] = {
+    {{3, 5, 1}, {3, 5, 1}, 4, 2, 8, true, 8},  // packed self-attention, causal, GQA
+    {{2, 4}, {5, 3}, 3, 1, 16, false, 0},      // cross lengths, full, MQA
+    {{2, 3}, {4, 3}, 2, 2, 8, true, 0},        // causal with Tq <= Tk per sequence
+};
+
+TEST(CudnnSdpaGraphTest, VarlenForwardGraphComputesAttention) {
+  for (const VarlenCase& c : kVarlenCases) {
+    Packed pk(c);
+    SCOPED_TRACE(
+        absl::StrCat(pk.n(), " sequences, ", c.causal ? "causal" : "full", " H ", c.h, " G ", c.g));
+    Bthe q = Bthe::Random(1, pk.total_q, c.h, c.e, c.pad, 11);
+    Bthe k = Bthe::Random(1, pk.total_k, c.g, c.e, c.pad, 12);
+    Bthe v = Bthe::Random(1, pk.total_k, c.g, c.e, c.pad, 13);
+    Bthe o = Bthe::Random(1, pk.total_q, c.h, c.e, c.pad, 14);
+    const AttentionProblem p = pk.Problem(q, k, v, o);
+    const absl::StatusOr<GraphSpec> g = BuildSdpaForwardGraph(p);
+    ASSERT_TRUE(g.ok()) << g.status();
+    ASSERT_TRUE(ValidateGraph(*g).ok()) << ValidateGraph(*g);
+    Interpreter run(*g);
+    run.Bind(kQ, &q.data);
+    run.Bind(kK, &k.data);
+    run.Bind(kV, &v.data);
+    run.Bind(kO, &o.data);
+    pk.BindLayout(run, p);
+    run.Run();
+    std::vector<double> want_o, want_lse;
+    reference::AttentionForward(pk.Shape(), q.Dense(), k.Dense(), v.Dense(), &want_o, &want_lse);
+    ExpectNear(o.Dense(), want_o, 1e-2, "O");
+    for (int64_t i = 0; i < pk.n(); ++i) {  // the padded stats the launcher repacks
+      for (int64_t h = 0; h < c.h; ++h) {
+        for (int64_t t = 0; t < c.q_lens[size_t(i)]; ++t) {
+          ASSERT_NEAR(run.At(kStats, {i, h, t, 0}),
+                      want_lse[size_t(h * pk.total_q + pk.cu_q[size_t(i)] + t)], 1e-5);
+        }
+      }
+    }
+  }
+}
+
+TEST(CudnnSdpaGraphTest, VarlenBackwardGraphComputesGradients) {
+  for (const VarlenCase& c : kVarlenCases) {
+    for (bool deterministic : {false, true}) {
+      Packed pk(c);
+      SCOPED_TRACE(absl::StrCat(pk.n(), " sequences, ", c.causal ? "causal" : "full", " H ", c.h,
+                                " G ", c.g, deterministic ? " deterministic" : ""));
+      Bthe q = Bthe::Random(1, pk.total_q, c.h, c.e, c.pad, 15);
+      Bthe k = Bthe::Random(1, pk.total_k, c.g, c.e, c.pad, 16);
+      Bthe v = Bthe::Random(1, pk.total_k, c.g, c.e, c.pad, 17);
+      Bthe d_o = Bthe::Random(1, pk.total_q, c.h, c.e, c.pad, 18);
+      const reference::AttentionShape shape = pk.Shape();
+      std::vector<double> out, lse;
+      reference::AttentionForward(shape, q.Dense(), k.Dense(), v.Dense(), &out, &lse);
+      Bthe o = d_o;
+      o.SetDense(out, DataType::kBFloat16);
+      // The padded statistics the launcher gathers from our lse.
+      std::vector<double> stats(size_t(pk.n() * c.h * pk.max_q), 0.0);
+      for (int64_t i = 0; i < pk.n(); ++i) {
+        for (int64_t h = 0; h < c.h; ++h) {
+          for (int64_t t = 0; t < c.q_lens[size_t(i)]; ++t) {
+            stats[size_t((i * c.h + h) * pk.max_q + t)] =
+                lse[size_t(h * pk.total_q + pk.cu_q[size_t(i)] + t)];
+          }
+        }
+      }
+      Bthe dq = q, dk = k, dv = v;
+      const AttentionProblem p = pk.Problem(q, k, v, o);
+      const absl::StatusOr<GraphSpec> g =
+          BuildSdpaBackwardGraph({.fwd = p, .deterministic = deterministic});
+      ASSERT_TRUE(g.ok()) << g.status();
+      ASSERT_TRUE(ValidateGraph(*g).ok()) << ValidateGraph(*g);
+      Interpreter run(*g);
+      run.Bind(kQ, &q.data);
+      run.Bind(kK, &k.data);
+      run.Bind(kV, &v.data);
+      run.Bind(kO, &o.data);
+      run.Bind(kDO, &d_o.data);
+      run.Bind(kStats, &stats);
+      run.Bind(kDQ, &dq.data);
+      run.Bind(kDK, &dk.data);
+      run.Bind(kDV, &dv.data);
+      pk.BindLayout(run, p);
+      run.Run();
+      const reference::AttentionGrads want =
+          reference::AttentionBackward(shape, q.Dense(), k.Dense(), v.Dense(), d_o.Dense());
+      ExpectNear(dq.Dense(), want.dq, 2e-2, "dQ");
+      ExpectNear(dk.Dense(), want.dk, 2e-2, "dK");
+      ExpectNear(dv.Dense(), want.dv, 2e-2, "dV");
+    }
+  }
 }
 
 }  // namespace

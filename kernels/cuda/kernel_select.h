@@ -9,7 +9,8 @@
 // An unset or empty variable means "loom"; any other value is an error that
 // names the variable and the accepted values. The cuBLASLt and cuDNN paths are
 // unverified on a GPU (see their headers) and cover a subset of problems
-// (cuDNN: bf16/f16, no varlen); the error of an unsupported problem says so.
+// (cuDNN: bf16/f16, head dims up to 256); the error of an unsupported problem
+// says so.
 #ifndef LOOM_KERNELS_CUDA_KERNEL_SELECT_H_
 #define LOOM_KERNELS_CUDA_KERNEL_SELECT_H_
 

@@ -26,7 +26,7 @@ constexpr int kMaxThreadsPerRow = 512;
 constexpr int kRowsPerWarpBlock = 4;  // forward rows per block when one warp covers a row
 constexpr int64_t kMaxForwardBlocks = 65536;
 constexpr int64_t kBackwardBlocks = 256;
-constexpr int kWeightGradThreads = 256;
+constexpr int kWeightGradSlices = 8;  // partial sums per column in the weight-gradient kernel
 // Dynamic shared memory of the backward's accumulators: 160 KiB fits sm_80 and sm_90.
 constexpr size_t kMaxBackwardSmem = 160 << 10;
 
@@ -137,16 +137,31 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow)
   }
 }
 
-// gw[j] = sum of the partials of every block, in block order (in f64).
+// gw[j] = sum of the per-block partials, in f64, in a fixed order: thread
+// (x, y) of a 32 x kWeightGradSlices block sums partials y, y + slices, ...
+// of column blockIdx.x * 32 + x; the slices are then added in order. Coalesced
+// across x, and each thread has only num_partials / slices dependent loads.
 template <typename T>
-__global__ void __launch_bounds__(kWeightGradThreads)
+__global__ void __launch_bounds__(32 * kWeightGradSlices)
     RmsNormWeightGradKernel(const ComputeT<T>* partials, int num_partials, int dim, T* gw) {
   using S = ComputeT<T>;
-  const int stride = gridDim.x * blockDim.x;
-  for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < dim; j += stride) {
+  LOOM_SHARED(double, slice_sums, 32 * kWeightGradSlices);
+  for (int base = blockIdx.x * 32; base < dim; base += gridDim.x * 32) {  // block-uniform
+    const int j = base + threadIdx.x;
     double sum = 0;
-    for (int b = 0; b < num_partials; ++b) sum += double(partials[int64_t(b) * dim + j]);
-    gw[j] = FromCompute<T>(S(sum));
+    if (j < dim) {
+      for (int b = threadIdx.y; b < num_partials; b += kWeightGradSlices) {
+        sum += double(partials[int64_t(b) * dim + j]);
+      }
+    }
+    slice_sums[threadIdx.y * 32 + threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && j < dim) {
+      double total = 0;
+      for (int y = 0; y < kWeightGradSlices; ++y) total += slice_sums[y * 32 + threadIdx.x];
+      gw[j] = FromCompute<T>(S(total));
+    }
+    __syncthreads();  // slice_sums is reused by the next columns
   }
 }
 
@@ -239,10 +254,9 @@ absl::Status BackwardWith(const RmsNormBackwardArgs& a, cudaStream_t stream) {
                         static_cast<T*>(a.gx), a.gx_stride, partials, a.rows, int(a.dim)));
   }
   if (a.dim == 0) return absl::OkStatus();
-  const int64_t gw_blocks =
-      std::min<int64_t>((a.dim + kWeightGradThreads - 1) / kWeightGradThreads, kMaxForwardBlocks);
+  const int64_t gw_blocks = std::min<int64_t>((a.dim + 31) / 32, kMaxForwardBlocks);
   return Launch<&RmsNormWeightGradKernel<T>>(
-      {.grid = dim3(unsigned(gw_blocks)), .block = dim3(kWeightGradThreads), .stream = stream},
+      {.grid = dim3(unsigned(gw_blocks)), .block = dim3(32, kWeightGradSlices), .stream = stream},
       static_cast<const S*>(partials), int(blocks), int(a.dim), static_cast<T*>(a.gw));
 }
 
