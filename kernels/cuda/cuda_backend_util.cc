@@ -42,6 +42,20 @@ void CheckOnDevice(const char* op, Device device, const Tensor& t) {
              t.ShapeString(), t.device().ToString(), device.ToString());
 }
 
+void CheckBth(const char* op, const char* name, const Tensor& t, DimsRef sizes, DType dtype) {
+  LOOM_CHECK(t.dim() == 4 && Dims(sizes.begin(), sizes.end()) == t.sizes() && t.dtype() == dtype &&
+                 (t.size(3) <= 1 || t.stride(3) == 1),
+             "%s: %s is %s %s, expected %s %s with a contiguous last dim", op, name,
+             std::string(DTypeName(t.dtype())), t.ShapeString(), std::string(DTypeName(dtype)),
+             DimsString(sizes));
+}
+
+Tensor ContiguousCopy(Backend& backend, const Tensor& t) {
+  Tensor c = Tensor::Empty(t.sizes(), t.dtype(), t.device());
+  backend.Copy(t, c);
+  return c;
+}
+
 void Check(const char* op, const absl::Status& status) {
   LOOM_CHECK(status.ok(), "%s (CUDA backend): %s", op, status.ToString());
 }

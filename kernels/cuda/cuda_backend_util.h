@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "kernels/cuda/device/namespace.h"
 #include "kernels/cuda/elementwise.h"
+#include "runtime/backend.h"
 #include "runtime/tensor.h"
 
 namespace loom::LOOM_CUDA_NAMESPACE::backend_internal {
@@ -43,6 +44,13 @@ class LaunchScope {
 
 // Aborts unless `t` is on `device` (for calls with a list of tensors).
 void CheckOnDevice(const char* op, Device device, const Tensor& t);
+
+// Aborts unless `t` is a [B, T, H, E] of `sizes` and `dtype` with a
+// contiguous last dim (the layout of attention and RoPE operands).
+void CheckBth(const char* op, const char* name, const Tensor& t, DimsRef sizes, DType dtype);
+
+// A contiguous copy of `t` on its device, made by `backend`.
+Tensor ContiguousCopy(Backend& backend, const Tensor& t);
 
 // Aborts with `op` and the status message unless `status` is OK.
 void Check(const char* op, const absl::Status& status);
