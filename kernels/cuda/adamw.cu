@@ -78,8 +78,8 @@ __device__ __forceinline__ bool VectorAligned(const T* p) {
 
 template <typename P, typename G>
 __global__ void __launch_bounds__(kThreads)
-    AdamWKernel(ChunkTable table, StepScalars<ComputeT<P>> s) {
-  using C = ComputeT<P>;
+    AdamWKernel(ChunkTable table, StepScalars<compute_t<P>> s) {
+  using C = compute_t<P>;
   const int chunk = blockIdx.x;
   // The last tensor whose first chunk is <= this block's chunk.
   int lo = 0, hi = table.num_tensors - 1;
@@ -104,15 +104,15 @@ __global__ void __launch_bounds__(kThreads)
     scalar_begin = n / kVec * kVec;
     for (int64_t i = int64_t(threadIdx.x) * kVec; i < scalar_begin;
          i += int64_t(blockDim.x) * kVec) {
-      Pack<P, kVec> pp = LoadPack<kVec>(param + i);
-      const Pack<G, kVec> gp = LoadPack<kVec>(grad + i);
-      Pack<C, kVec> mp = LoadPack<kVec>(m + i);
-      Pack<C, kVec> vp = LoadPack<kVec>(v + i);
+      Vec<P, kVec> pp = LoadPack<kVec>(param + i);
+      const Vec<G, kVec> gp = LoadPack<kVec>(grad + i);
+      Vec<C, kVec> mp = LoadPack<kVec>(m + i);
+      Vec<C, kVec> vp = LoadPack<kVec>(v + i);
 #pragma unroll
       for (int k = 0; k < kVec; ++k) {
-        C pk = ToCompute(pp.v[k]);
-        UpdateElement<C>(pk, C(ToCompute(gp.v[k])), mp.v[k], vp.v[k], s);
-        pp.v[k] = FromCompute<P>(pk);
+        C pk = Load(pp.v[k]);
+        UpdateElement<C>(pk, C(Load(gp.v[k])), mp.v[k], vp.v[k], s);
+        pp.v[k] = Store<P>(pk);
       }
       StorePack<kVec>(param + i, pp);
       StorePack<kVec>(m + i, mp);
@@ -120,9 +120,9 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   for (int64_t i = scalar_begin + threadIdx.x; i < n; i += blockDim.x) {
-    C pk = ToCompute(param[i]);
-    UpdateElement<C>(pk, C(ToCompute(grad[i])), m[i], v[i], s);
-    param[i] = FromCompute<P>(pk);
+    C pk = Load(param[i]);
+    UpdateElement<C>(pk, C(Load(grad[i])), m[i], v[i], s);
+    param[i] = Store<P>(pk);
   }
 }
 
@@ -156,7 +156,7 @@ absl::Status LaunchTable(const ChunkTable& table, const AdamWStep& step, cudaStr
   const int chunks = table.first_chunk[table.num_tensors];
   return Launch<&AdamWKernel<P, G>>(
       {.grid = dim3(unsigned(chunks)), .block = dim3(kThreads), .stream = stream}, table,
-      MakeStepScalars<ComputeT<P>>(step));
+      MakeStepScalars<compute_t<P>>(step));
 }
 
 // Launches the tensors `indices` (one dtype pair) in as few chunk tables as fit.

@@ -1,12 +1,12 @@
-// Element types of the fused kernels on the device: the compute type of each
-// storage type, loads and stores that round like the CPU backend, 16-byte
-// vector access, and correctly rounded arithmetic that nvcc must not fuse.
-// Included by .cu files after kernels/cuda/device/compat.h.
+// Numerics of the fused kernels on the device, on top of device_types.h
+// (compute_t, Load/Store, Vec): correctly rounded arithmetic that nvcc must
+// not fuse, and 16-byte vector loads and stores. Included by .cu files after
+// kernels/cuda/device/compat.h.
 //
-//   using C = ComputeT<T>;                      // float for bf16/f16, else T
-//   const Pack<T, 8> p = LoadPack<8>(x + i);    // one 16-byte load
-//   const C y = MulRn(ToCompute(p.v[0]), w);    // never contracted into an FMA
-//   out[i] = FromCompute<T>(y);                 // round to nearest even
+//   using C = compute_t<T>;                  // float for bf16/f16, else T
+//   const Vec<T, 8> p = LoadPack<8>(x + i);  // one 16-byte load
+//   const C y = MulRn(Load(p.v[0]), w);      // never contracted into an FMA
+//   out[i] = Store<T>(y);                    // round to nearest even
 //
 // Why the *Rn helpers: nvcc contracts a * b + c into one FMA by default, while
 // the CPU kernels (built with -ffp-contract=off) round every product. Writing
@@ -22,48 +22,15 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/device/compat.h"
+#include "kernels/cuda/device_types.h"
 #include "runtime/dtype.h"
 
 namespace loom::LOOM_CUDA_NAMESPACE {
 
-// ---- Compute types: arithmetic on 16-bit floats happens in f32.
-template <typename T>
-struct ComputeType {
-  using type = T;
-};
-template <>
-struct ComputeType<__nv_bfloat16> {
-  using type = float;
-};
-template <>
-struct ComputeType<__half> {
-  using type = float;
-};
-template <typename T>
-using ComputeT = typename ComputeType<T>::type;
-
-__device__ __forceinline__ float ToCompute(float v) { return v; }
-__device__ __forceinline__ double ToCompute(double v) { return v; }
-__device__ __forceinline__ float ToCompute(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float ToCompute(__half v) { return __half2float(v); }
-
-template <typename T>
-__device__ __forceinline__ T FromCompute(ComputeT<T> v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 FromCompute<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-template <>
-__device__ __forceinline__ __half FromCompute<__half>(float v) {
-  return __float2half_rn(v);
-}
-
 // v rounded to T and back: what storing an intermediate in T does.
 template <typename T>
-__device__ __forceinline__ ComputeT<T> RoundTo(ComputeT<T> v) {
-  return ToCompute(FromCompute<T>(v));
+__device__ __forceinline__ compute_t<T> RoundTo(compute_t<T> v) {
+  return Load(Store<T>(v));
 }
 
 // ---- Correctly rounded arithmetic (one rounding per operation, no FMA contraction).
@@ -94,21 +61,8 @@ __device__ __forceinline__ double FmaRn(double a, double b, double c) { return _
 __device__ __forceinline__ float SubRn(float a, float b) { return AddRn(a, -b); }
 __device__ __forceinline__ double SubRn(double a, double b) { return AddRn(a, -b); }
 
-// Accurate (not fast-math) library functions in the compute type.
-__device__ __forceinline__ float Exp(float x) { return expf(x); }
-__device__ __forceinline__ double Exp(double x) { return exp(x); }
-__device__ __forceinline__ float Sin(float x) { return sinf(x); }
-__device__ __forceinline__ double Sin(double x) { return sin(x); }
-__device__ __forceinline__ float Cos(float x) { return cosf(x); }
-__device__ __forceinline__ double Cos(double x) { return cos(x); }
-
 // ---- Vector access: N elements of T in one naturally aligned load or store
 // (16 bytes for the vectorized paths: 8 x bf16, 4 x f32, 2 x f64).
-template <typename T, int N>
-struct alignas(sizeof(T) * N) Pack {
-  T v[N];
-};
-
 namespace numeric_internal {
 template <int kBytes>
 struct Word;
@@ -138,23 +92,23 @@ struct Word<32> {  // 4 x f64: two 16-byte accesses
 
 // p must be aligned to sizeof(T) * N.
 template <int N, typename T>
-__device__ __forceinline__ Pack<T, N> LoadPack(const T* p) {
+__device__ __forceinline__ Vec<T, N> LoadPack(const T* p) {
   using W = typename numeric_internal::Word<sizeof(T) * N>::type;
   const W w = *reinterpret_cast<const W*>(p);
-  Pack<T, N> out;
+  Vec<T, N> out;
   memcpy(&out, &w, sizeof(out));
   return out;
 }
 
 template <int N, typename T>
-__device__ __forceinline__ void StorePack(T* p, const Pack<T, N>& pack) {
+__device__ __forceinline__ void StorePack(T* p, const Vec<T, N>& pack) {
   using W = typename numeric_internal::Word<sizeof(T) * N>::type;
   W w;
   memcpy(&w, &pack, sizeof(w));
   *reinterpret_cast<W*>(p) = w;
 }
 
-// True when `p` is aligned for Pack<T, N> accesses.
+// True when `p` is aligned for Vec<T, N> accesses.
 template <typename T>
 inline bool IsAligned(const void* p, int n) {
   return reinterpret_cast<uintptr_t>(p) % (sizeof(T) * size_t(n)) == 0;

@@ -30,16 +30,13 @@ constexpr int kWeightGradSlices = 8;  // partial sums per column in the weight-g
 // Dynamic shared memory of the backward's accumulators: 160 KiB fits sm_80 and sm_90.
 constexpr size_t kMaxBackwardSmem = 160 << 10;
 
-template <typename T>
-constexpr int kVecWidth = int(16 / sizeof(T));
-
 // ---- Kernels.
 
 template <typename T, int kVec>
 __global__ void __launch_bounds__(kMaxThreadsPerRow)
-    RmsNormForwardKernel(const T* x, int64_t x_stride, const T* w, ComputeT<T> eps, T* y,
-                         int64_t y_stride, ComputeT<T>* rstd, int64_t rows, int dim) {
-  using S = ComputeT<T>;
+    RmsNormForwardKernel(const T* x, int64_t x_stride, const T* w, compute_t<T> eps, T* y,
+                         int64_t y_stride, compute_t<T>* rstd, int64_t rows, int dim) {
+  using S = compute_t<T>;
   LOOM_SHARED(S, scratch, kRowSumScratch);
   const int chunks = dim / kVec;
   const int64_t row_step = int64_t(gridDim.x) * blockDim.y;
@@ -51,10 +48,10 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow)
     if (active) {
       const T* xr = x + row * x_stride;
       for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-        const Pack<T, kVec> xp = LoadPack<kVec>(xr + c * kVec);
+        const Vec<T, kVec> xp = LoadPack<kVec>(xr + c * kVec);
 #pragma unroll
         for (int k = 0; k < kVec; ++k) {
-          const S v = ToCompute(xp.v[k]);
+          const S v = Load(xp.v[k]);
           sum_sq = FmaRn(v, v, sum_sq);
         }
       }
@@ -67,13 +64,13 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow)
     const T* xr = x + row * x_stride;
     T* yr = y + row * y_stride;
     for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-      const Pack<T, kVec> xp = LoadPack<kVec>(xr + c * kVec);
-      const Pack<T, kVec> wp = LoadPack<kVec>(w + c * kVec);
-      Pack<T, kVec> yp;
+      const Vec<T, kVec> xp = LoadPack<kVec>(xr + c * kVec);
+      const Vec<T, kVec> wp = LoadPack<kVec>(w + c * kVec);
+      Vec<T, kVec> yp;
 #pragma unroll
       for (int k = 0; k < kVec; ++k) {
-        const S normed = RoundTo<T>(MulRn(ToCompute(xp.v[k]), r));
-        yp.v[k] = FromCompute<T>(MulRn(ToCompute(wp.v[k]), normed));
+        const S normed = RoundTo<T>(MulRn(Load(xp.v[k]), r));
+        yp.v[k] = Store<T>(MulRn(Load(wp.v[k]), normed));
       }
       StorePack<kVec>(yr + c * kVec, yp);
     }
@@ -85,9 +82,9 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow)
 template <typename T, int kVec>
 __global__ void __launch_bounds__(kMaxThreadsPerRow)
     RmsNormBackwardKernel(const T* gy, int64_t gy_stride, const T* x, int64_t x_stride, const T* w,
-                          const ComputeT<T>* rstd, T* gx, int64_t gx_stride, ComputeT<T>* partials,
-                          int64_t rows, int dim) {
-  using S = ComputeT<T>;
+                          const compute_t<T>* rstd, T* gx, int64_t gx_stride,
+                          compute_t<T>* partials, int64_t rows, int dim) {
+  using S = compute_t<T>;
   LOOM_SHARED(S, scratch, kRowSumScratch);
   S* acc = DynamicShared<S>();
   const int chunks = dim / kVec;
@@ -102,13 +99,13 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow)
     const T* xr = x + row * x_stride;
     S dot = 0;
     for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-      const Pack<T, kVec> gp = LoadPack<kVec>(gyr + c * kVec);
-      const Pack<T, kVec> xp = LoadPack<kVec>(xr + c * kVec);
-      const Pack<T, kVec> wp = LoadPack<kVec>(w + c * kVec);
+      const Vec<T, kVec> gp = LoadPack<kVec>(gyr + c * kVec);
+      const Vec<T, kVec> xp = LoadPack<kVec>(xr + c * kVec);
+      const Vec<T, kVec> wp = LoadPack<kVec>(w + c * kVec);
 #pragma unroll
       for (int k = 0; k < kVec; ++k) {
-        const S g = ToCompute(gp.v[k]), xv = ToCompute(xp.v[k]);
-        dot = FmaRn(MulRn(g, ToCompute(wp.v[k])), xv, dot);
+        const S g = Load(gp.v[k]), xv = Load(xp.v[k]);
+        dot = FmaRn(MulRn(g, Load(wp.v[k])), xv, dot);
         const S normed = RoundTo<T>(MulRn(xv, r));
         S& a = acc[k * chunks + c];
         a = AddRn(a, MulRn(g, normed));
@@ -118,14 +115,14 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow)
     const S m = DivRn(MulRn(MulRn(r, r), dot), S(dim));
     T* gxr = gx + row * gx_stride;
     for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-      const Pack<T, kVec> gp = LoadPack<kVec>(gyr + c * kVec);
-      const Pack<T, kVec> xp = LoadPack<kVec>(xr + c * kVec);
-      const Pack<T, kVec> wp = LoadPack<kVec>(w + c * kVec);
-      Pack<T, kVec> out;
+      const Vec<T, kVec> gp = LoadPack<kVec>(gyr + c * kVec);
+      const Vec<T, kVec> xp = LoadPack<kVec>(xr + c * kVec);
+      const Vec<T, kVec> wp = LoadPack<kVec>(w + c * kVec);
+      Vec<T, kVec> out;
 #pragma unroll
       for (int k = 0; k < kVec; ++k) {
-        const S gw = MulRn(ToCompute(gp.v[k]), ToCompute(wp.v[k]));
-        out.v[k] = FromCompute<T>(MulRn(r, SubRn(gw, MulRn(ToCompute(xp.v[k]), m))));
+        const S gw = MulRn(Load(gp.v[k]), Load(wp.v[k]));
+        out.v[k] = Store<T>(MulRn(r, SubRn(gw, MulRn(Load(xp.v[k]), m))));
       }
       StorePack<kVec>(gxr + c * kVec, out);
     }
@@ -143,8 +140,8 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow)
 // across x, and each thread has only num_partials / slices dependent loads.
 template <typename T>
 __global__ void __launch_bounds__(32 * kWeightGradSlices)
-    RmsNormWeightGradKernel(const ComputeT<T>* partials, int num_partials, int dim, T* gw) {
-  using S = ComputeT<T>;
+    RmsNormWeightGradKernel(const compute_t<T>* partials, int num_partials, int dim, T* gw) {
+  using S = compute_t<T>;
   LOOM_SHARED(double, slice_sums, 32 * kWeightGradSlices);
   for (int base = blockIdx.x * 32; base < dim; base += gridDim.x * 32) {  // block-uniform
     const int j = base + threadIdx.x;
@@ -159,7 +156,7 @@ __global__ void __launch_bounds__(32 * kWeightGradSlices)
     if (threadIdx.y == 0 && j < dim) {
       double total = 0;
       for (int y = 0; y < kWeightGradSlices; ++y) total += slice_sums[y * 32 + threadIdx.x];
-      gw[j] = FromCompute<T>(S(total));
+      gw[j] = Store<T>(S(total));
     }
     __syncthreads();  // slice_sums is reused by the next columns
   }
@@ -221,7 +218,7 @@ bool CanVectorize(int64_t dim, std::initializer_list<const void*> ptrs,
 
 template <typename T, int kVec>
 absl::Status ForwardWith(const RmsNormForwardArgs& a, cudaStream_t stream) {
-  using S = ComputeT<T>;
+  using S = compute_t<T>;
   const int chunks = int(a.dim / kVec);
   const int tx = ThreadsPerRow(chunks);
   const int ty = tx >= 128 ? 1 : std::min(kRowsPerWarpBlock, 128 / tx);
@@ -236,7 +233,7 @@ int64_t BackwardBlocks(int64_t rows) { return std::min(rows, kBackwardBlocks); }
 
 template <typename T, int kVec>
 absl::Status BackwardWith(const RmsNormBackwardArgs& a, cudaStream_t stream) {
-  using S = ComputeT<T>;
+  using S = compute_t<T>;
   const int64_t blocks = BackwardBlocks(a.rows);
   S* partials = static_cast<S*>(a.workspace);
   if (blocks > 0 && a.dim > 0) {

@@ -19,9 +19,6 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65536;
 constexpr int kHeadsPerThread = 4;
 
-template <typename T>
-constexpr int kVecWidth = int(16 / sizeof(T));
-
 struct RopeGeometry {
   int64_t tokens;  // B * T
   int seqlen, heads, half, chunks, head_groups;
@@ -30,8 +27,8 @@ struct RopeGeometry {
 template <typename T, int kVec>
 __global__ void __launch_bounds__(kThreads)
     RopeKernel(const T* x, RopeStrides xs, T* out, RopeStrides os, const int64_t* positions,
-               const ComputeT<T>* inv_freq, RopeGeometry g, bool inverse) {
-  using C = ComputeT<T>;
+               const compute_t<T>* inv_freq, RopeGeometry g, bool inverse) {
+  using C = compute_t<T>;
   const int64_t per_token = int64_t(g.head_groups) * g.chunks;
   const int64_t items = g.tokens * per_token;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
@@ -58,17 +55,15 @@ __global__ void __launch_bounds__(kThreads)
     for (int h = group * kHeadsPerThread; h < head_end; ++h) {
       const T* xh = xrow + h * xs.head;
       T* oh = orow + h * os.head;
-      const Pack<T, kVec> lo = LoadPack<kVec>(xh + i0);
-      const Pack<T, kVec> hi = LoadPack<kVec>(xh + g.half + i0);
-      Pack<T, kVec> out_lo, out_hi;
+      const Vec<T, kVec> lo = LoadPack<kVec>(xh + i0);
+      const Vec<T, kVec> hi = LoadPack<kVec>(xh + g.half + i0);
+      Vec<T, kVec> out_lo, out_hi;
 #pragma unroll
       for (int k = 0; k < kVec; ++k) {
-        const C x1 = ToCompute(lo.v[k]), x2 = ToCompute(hi.v[k]);
+        const C x1 = Load(lo.v[k]), x2 = Load(hi.v[k]);
         // rotate_half(x) = (-x2, x1); every product is rounded to T, as in HF's eager code.
-        out_lo.v[k] =
-            FromCompute<T>(AddRn(RoundTo<T>(MulRn(x1, cs[k])), RoundTo<T>(MulRn(-x2, sn[k]))));
-        out_hi.v[k] =
-            FromCompute<T>(AddRn(RoundTo<T>(MulRn(x2, cs[k])), RoundTo<T>(MulRn(x1, sn[k]))));
+        out_lo.v[k] = Store<T>(AddRn(RoundTo<T>(MulRn(x1, cs[k])), RoundTo<T>(MulRn(-x2, sn[k]))));
+        out_hi.v[k] = Store<T>(AddRn(RoundTo<T>(MulRn(x2, cs[k])), RoundTo<T>(MulRn(x1, sn[k]))));
       }
       StorePack<kVec>(oh + i0, out_lo);
       StorePack<kVec>(oh + g.half + i0, out_hi);
@@ -78,7 +73,7 @@ __global__ void __launch_bounds__(kThreads)
 
 template <typename T, int kVec>
 absl::Status RopeWith(const RopeArgs& a, cudaStream_t stream) {
-  using C = ComputeT<T>;
+  using C = compute_t<T>;
   RopeGeometry g;
   g.tokens = a.batch * a.seqlen;
   g.seqlen = int(a.seqlen);

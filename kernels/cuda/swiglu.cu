@@ -18,9 +18,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65536;
 
-template <typename T>
-constexpr int kVecWidth = int(16 / sizeof(T));
-
 // A [rows, cols] operand with a row stride.
 template <typename T>
 struct Rows {
@@ -32,8 +29,8 @@ struct Rows {
 };
 
 template <typename T>
-__device__ __forceinline__ ComputeT<T> Silu(ComputeT<T> x) {
-  using C = ComputeT<T>;
+__device__ __forceinline__ compute_t<T> Silu(compute_t<T> x) {
+  using C = compute_t<T>;
   return DivRn(x, AddRn(C(1), Exp(-x)));  // as torch computes it
 }
 
@@ -47,14 +44,14 @@ __global__ void __launch_bounds__(kThreads)
        item += stride) {
     const int64_t row = rows == 1 ? 0 : item / chunks_per_row;
     const int64_t col = (item - row * chunks_per_row) * kVec;
-    const Pack<T, kVec> g = LoadPack<kVec>(gate.At(row, col));
-    const Pack<T, kVec> u = LoadPack<kVec>(up.At(row, col));
-    Pack<T, kVec> o;
+    const Vec<T, kVec> g = LoadPack<kVec>(gate.At(row, col));
+    const Vec<T, kVec> u = LoadPack<kVec>(up.At(row, col));
+    Vec<T, kVec> o;
 #pragma unroll
     for (int k = 0; k < kVec; ++k) {
       // silu(gate) is rounded to T before the product, as HF's act_fn(gate) * up.
-      const ComputeT<T> act = RoundTo<T>(Silu<T>(ToCompute(g.v[k])));
-      o.v[k] = FromCompute<T>(MulRn(act, ToCompute(u.v[k])));
+      const compute_t<T> act = RoundTo<T>(Silu<T>(Load(g.v[k])));
+      o.v[k] = Store<T>(MulRn(act, Load(u.v[k])));
     }
     StorePack<kVec>(out.At(row, col), o);
   }
@@ -64,26 +61,26 @@ template <typename T, int kVec>
 __global__ void __launch_bounds__(kThreads)
     SwiGluBackwardKernel(Rows<const T> gate, Rows<const T> up, Rows<const T> gout, Rows<T> ggate,
                          Rows<T> gup, int64_t rows, int64_t chunks_per_row) {
-  using C = ComputeT<T>;
+  using C = compute_t<T>;
   const int64_t items = rows * chunks_per_row;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t item = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; item < items;
        item += stride) {
     const int64_t row = rows == 1 ? 0 : item / chunks_per_row;
     const int64_t col = (item - row * chunks_per_row) * kVec;
-    const Pack<T, kVec> g = LoadPack<kVec>(gate.At(row, col));
-    const Pack<T, kVec> u = LoadPack<kVec>(up.At(row, col));
-    const Pack<T, kVec> dy = LoadPack<kVec>(gout.At(row, col));
-    Pack<T, kVec> gg, gu;
+    const Vec<T, kVec> g = LoadPack<kVec>(gate.At(row, col));
+    const Vec<T, kVec> u = LoadPack<kVec>(up.At(row, col));
+    const Vec<T, kVec> dy = LoadPack<kVec>(gout.At(row, col));
+    Vec<T, kVec> gg, gu;
 #pragma unroll
     for (int k = 0; k < kVec; ++k) {
-      const C x = ToCompute(g.v[k]), d = ToCompute(dy.v[k]);
+      const C x = Load(g.v[k]), d = Load(dy.v[k]);
       const C denom = AddRn(C(1), Exp(-x));
       const C s = DivRn(C(1), denom);
       // d silu / dx = s * (1 + x * (1 - s)); d out / d up is the forward's rounded silu.
       const C dsilu = AddRn(C(1), MulRn(x, SubRn(C(1), s)));
-      gg.v[k] = FromCompute<T>(MulRn(MulRn(MulRn(d, ToCompute(u.v[k])), s), dsilu));
-      gu.v[k] = FromCompute<T>(MulRn(d, RoundTo<T>(DivRn(x, denom))));
+      gg.v[k] = Store<T>(MulRn(MulRn(MulRn(d, Load(u.v[k])), s), dsilu));
+      gu.v[k] = Store<T>(MulRn(d, RoundTo<T>(DivRn(x, denom))));
     }
     StorePack<kVec>(ggate.At(row, col), gg);
     StorePack<kVec>(gup.At(row, col), gu);
