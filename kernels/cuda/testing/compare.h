@@ -1,7 +1,7 @@
 // How the emulated kernel tests compare results with their references: one
-// tolerance per dtype, a NaN-aware closeness test (std::max-style checks
-// would let a NaN pass: spec pitfall 8), exact and bit-for-bit equality, and
-// the relative error of a whole tensor.
+// tolerance per dtype, a NaN-aware closeness test (a std::max-style check
+// would let a NaN pass and hide an unwritten output), exact and bit-for-bit
+// equality, and the relative error of a whole tensor.
 //
 //   EXPECT_TRUE(Near(out.Get(i), RoundTo(dtype, want[i]), Tolerance(dtype))) << i;
 //   ExpectAllClose(y, want_y, Tolerance<BFloat16>(), "y");  // counts and lists mismatches
