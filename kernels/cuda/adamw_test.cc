@@ -14,84 +14,74 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cuda/adamw_reference.h"
-#include "kernels/cuda/emu_test_util.h"
+#include "kernels/cuda/testing/host_buffer.h"
+#include "kernels/cuda/testing/schedules.h"
 #include "runtime/tensor.h"
 
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::testing::EmuRuns;
-using ::loom::testing::RandomValues;
+using kernel_testing::HostBuffer;
+using kernel_testing::kFloatDTypes;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
 using ::testing::HasSubstr;
 
-// One parameter tensor and its optimizer state, as raw bytes of any dtype.
-// `offset` elements of padding in front of every buffer make it misaligned
-// for 16-byte accesses.
+// One parameter tensor and its optimizer state. An `offset` of elements in
+// front of every buffer makes it misaligned for 16-byte accesses.
 struct HostParam {
-  DType param_dtype, grad_dtype;
-  int64_t numel, offset;
-  std::vector<unsigned char> param, grad, m, v;
-
-  DType state_dtype() const { return param_dtype == DType::kF64 ? DType::kF64 : DType::kF32; }
-  void* At(std::vector<unsigned char>& buf, DType d) { return buf.data() + offset * SizeOf(d); }
+  HostBuffer param, grad, m, v;
 
   static HostParam Make(DType p, DType g, int64_t numel, int64_t offset, uint64_t seed) {
-    HostParam t{p, g, numel, offset, {}, {}, {}, {}};
-    auto fill = [&](std::vector<unsigned char>& buf, DType d, uint64_t s, double lo, double hi) {
-      buf.assign(size_t((numel + offset) * int64_t(SizeOf(d))), 0xAB);
-      DispatchFloating(d, "fill", [&](auto tag) {
-        using T = decltype(tag);
-        const std::vector<T> vals = RandomValues<T>(size_t(numel), s, lo, hi);
-        if (!vals.empty()) {
-          std::memcpy(buf.data() + offset * SizeOf(d), vals.data(), vals.size() * sizeof(T));
-        }
-      });
-    };
-    fill(t.param, p, seed, -1, 1);
-    fill(t.grad, g, seed + 1, -0.1, 0.1);
-    fill(t.m, t.state_dtype(), seed + 2, -0.01, 0.01);
-    fill(t.v, t.state_dtype(), seed + 3, 0, 1e-4);
+    const DType state = p == DType::kF64 ? DType::kF64 : DType::kF32;
+    HostParam t{HostBuffer(p, numel, offset), HostBuffer(g, numel, offset),
+                HostBuffer(state, numel, offset), HostBuffer(state, numel, offset)};
+    t.param.FillRandom(seed, -1, 1);
+    t.grad.FillRandom(seed + 1, -0.1, 0.1);
+    t.m.FillRandom(seed + 2, -0.01, 0.01);
+    t.v.FillRandom(seed + 3, 0, 1e-4);
     return t;
   }
 
   AdamWTensor View() {
-    return {.param_dtype = param_dtype,
-            .grad_dtype = grad_dtype,
-            .param = At(param, param_dtype),
-            .grad = At(grad, grad_dtype),
-            .exp_avg = At(m, state_dtype()),
-            .exp_avg_sq = At(v, state_dtype()),
-            .numel = numel};
+    return {.param_dtype = param.dtype(),
+            .grad_dtype = grad.dtype(),
+            .param = param.data(),
+            .grad = grad.data(),
+            .exp_avg = m.data(),
+            .exp_avg_sq = v.data(),
+            .numel = param.count()};
   }
 
   // Applies the reference update to this tensor.
   void Reference(const AdamWStep& s) {
-    DispatchFloating(param_dtype, "param", [&](auto ptag) {
-      DispatchFloating(grad_dtype, "grad", [&](auto gtag) {
+    DispatchFloating(param.dtype(), "param", [&](auto ptag) {
+      DispatchFloating(grad.dtype(), "grad", [&](auto gtag) {
         using P = decltype(ptag);
         using G = decltype(gtag);
         using C = compute_t<P>;
-        reference::AdamWReference(
-            static_cast<P*>(At(param, param_dtype)), static_cast<const G*>(At(grad, grad_dtype)),
-            static_cast<C*>(At(m, state_dtype())), static_cast<C*>(At(v, state_dtype())), numel,
-            s.lr, s.beta1, s.beta2, s.eps, s.weight_decay, s.step);
+        reference::AdamWReference(param.as<P>(), grad.as<G>(), m.as<C>(), v.as<C>(), param.count(),
+                                  s.lr, s.beta1, s.beta2, s.eps, s.weight_decay, s.step);
       });
     });
   }
 };
 
 void ExpectSameBytes(const HostParam& got, const HostParam& want, size_t i) {
-  EXPECT_EQ(got.param, want.param) << "tensor " << i << " param";
-  EXPECT_EQ(got.m, want.m) << "tensor " << i << " exp_avg";
-  EXPECT_EQ(got.v, want.v) << "tensor " << i << " exp_avg_sq";
+  EXPECT_TRUE(got.param.BitEqual(want.param)) << "tensor " << i << " param";
+  EXPECT_TRUE(got.m.BitEqual(want.m)) << "tensor " << i << " exp_avg";
+  EXPECT_TRUE(got.v.BitEqual(want.v)) << "tensor " << i << " exp_avg_sq";
+  EXPECT_TRUE(got.param.PaddingIntact() && got.grad.PaddingIntact() && got.m.PaddingIntact() &&
+              got.v.PaddingIntact())
+      << "tensor " << i << ": a write outside the tensor";
 }
 
 // Runs `steps` optimizer steps on the emulated kernel and on the reference;
-// every byte (padding included) must agree after each step.
+// every byte must agree after each step, and the padding stay untouched.
 void CheckSteps(std::vector<HostParam> tensors, int steps) {
-  for (const auto& run : EmuRuns(1)) {
-    SCOPED_TRACE(run.Name());
-    emu::ScopedOptions o(run.options);
+  for (const Schedule& schedule : Schedules(1)) {
+    SCOPED_TRACE(schedule.Name());
+    emu::ScopedOptions o(schedule.options);
     std::vector<HostParam> got = tensors, want = tensors;
     for (int step = 1; step <= steps; ++step) {
       const AdamWStep s{.lr = 1e-3 * step, .weight_decay = step == 2 ? 0.0 : 0.1, .step = step};
@@ -106,11 +96,10 @@ void CheckSteps(std::vector<HostParam> tensors, int steps) {
 }
 
 TEST(AdamWEmuTest, EveryDTypePairMatchesReferenceBitForBit) {
-  const DType kFloat[] = {DType::kF32, DType::kF64, DType::kBF16, DType::kF16};
   std::vector<HostParam> tensors;
   uint64_t seed = 1;
-  for (DType p : kFloat) {
-    for (DType g : kFloat) tensors.push_back(HostParam::Make(p, g, 37, 0, seed += 10));
+  for (DType p : kFloatDTypes) {
+    for (DType g : kFloatDTypes) tensors.push_back(HostParam::Make(p, g, 37, 0, seed += 10));
   }
   CheckSteps(std::move(tensors), 3);
 }
@@ -148,25 +137,26 @@ TEST(AdamWEmuTest, MatchesCpuBackend) {
       HostParam t = HostParam::Make(p, DType::kF32, n, 0, 42);
       const Tensor param = Tensor::Empty({n}, p), grad = Tensor::Empty({n}, DType::kF32),
                    m = Tensor::Empty({n}, DType::kF32), v = Tensor::Empty({n}, DType::kF32);
-      std::memcpy(param.raw_data(), t.param.data(), t.param.size());
-      std::memcpy(grad.raw_data(), t.grad.data(), t.grad.size());
-      std::memcpy(m.raw_data(), t.m.data(), t.m.size());
-      std::memcpy(v.raw_data(), t.v.data(), t.v.size());
+      const size_t param_bytes = size_t(n) * SizeOf(p), state_bytes = size_t(n) * sizeof(float);
+      std::memcpy(param.raw_data(), t.param.data(), param_bytes);
+      std::memcpy(grad.raw_data(), t.grad.data(), state_bytes);
+      std::memcpy(m.raw_data(), t.m.data(), state_bytes);
+      std::memcpy(v.raw_data(), t.v.data(), state_bytes);
       cpu::CpuBackend cpu;
       for (int64_t step = 1; step <= 3; ++step) {
-        const std::vector<unsigned char> before = t.param;
+        const HostBuffer before = t.param;
         cpu.AdamW({param}, {grad}, {m}, {v}, {.lr = 2e-3, .weight_decay = wd, .step = step});
         const AdamWTensor view = t.View();
         ASSERT_TRUE(
             LaunchAdamW({&view, 1}, {.lr = 2e-3, .weight_decay = wd, .step = step}, nullptr).ok());
-        EXPECT_EQ(std::memcmp(m.raw_data(), t.m.data(), t.m.size()), 0) << step;
-        EXPECT_EQ(std::memcmp(v.raw_data(), t.v.data(), t.v.size()), 0) << step;
+        EXPECT_EQ(std::memcmp(m.raw_data(), t.m.data(), state_bytes), 0) << step;
+        EXPECT_EQ(std::memcmp(v.raw_data(), t.v.data(), state_bytes), 0) << step;
         if (wd == 0.0 || p == DType::kBF16) {
-          EXPECT_EQ(std::memcmp(param.raw_data(), t.param.data(), t.param.size()), 0) << step;
+          EXPECT_EQ(std::memcmp(param.raw_data(), t.param.data(), param_bytes), 0) << step;
         } else {
           const float* cpu_p = param.data<float>();
-          const float* emu_p = reinterpret_cast<const float*>(t.param.data());
-          const float* old_p = reinterpret_cast<const float*>(before.data());
+          const float* emu_p = t.param.as<float>();
+          const float* old_p = before.as<float>();
           // Half an ulp of p * decay (rounded or not) plus half an ulp of the result.
           for (int64_t i = 0; i < n; ++i) {
             ASSERT_LE(std::abs(cpu_p[i] - emu_p[i]),
@@ -175,7 +165,7 @@ TEST(AdamWEmuTest, MatchesCpuBackend) {
           }
         }
         // Both continue from the kernel's params, so differences do not compound.
-        std::memcpy(param.raw_data(), t.param.data(), t.param.size());
+        std::memcpy(param.raw_data(), t.param.data(), param_bytes);
       }
     }
   }

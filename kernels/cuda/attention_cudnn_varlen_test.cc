@@ -6,20 +6,21 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "kernels/cuda/emu_test_util.h"
+#include "kernels/cuda/testing/schedules.h"
 
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::testing::EmuRuns;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
 
 const std::vector<int32_t> kCuQ = {0, 3, 8, 9, 9}, kCuK = {0, 4, 9, 11, 12};  // a 0-query sequence
 constexpr int64_t kSeqs = 4;
 
 TEST(CudnnVarlenTest, RaggedPrepareComputesLengthsAndOffsets) {
-  for (const auto& run : EmuRuns(2)) {
-    SCOPED_TRACE(run.Name());
-    emu::ScopedOptions o(run.options);
+  for (const Schedule& schedule : Schedules(2)) {
+    SCOPED_TRACE(schedule.Name());
+    emu::ScopedOptions o(schedule.options);
     std::vector<int32_t> seq_q(kSeqs, -1), seq_k(kSeqs, -1), off_q(kSeqs + 1, -1),
         off_k(kSeqs + 1, -1), off_v(kSeqs + 1, -1), off_o(kSeqs + 1, -1);
     const RaggedTokenStrides s{.q = 6144, .k = 6144, .v = 1024, .out = 4096};
@@ -43,9 +44,9 @@ TEST(CudnnVarlenTest, RaggedPrepareComputesLengthsAndOffsets) {
 
 TEST(CudnnVarlenTest, StatsRepackRoundTrips) {
   constexpr int64_t kHeads = 3, kMaxT = 5, kTotal = 9;
-  for (const auto& run : EmuRuns(2)) {
-    SCOPED_TRACE(run.Name());
-    emu::ScopedOptions o(run.options);
+  for (const Schedule& schedule : Schedules(2)) {
+    SCOPED_TRACE(schedule.Name());
+    emu::ScopedOptions o(schedule.options);
     std::vector<float> lse(kHeads * kTotal);
     for (size_t i = 0; i < lse.size(); ++i) lse[i] = float(i) + 0.5f;
     std::vector<float> padded(kSeqs * kHeads * kMaxT, NAN);

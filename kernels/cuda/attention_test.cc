@@ -17,14 +17,17 @@
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/attention_reference.h"
+#include "kernels/cuda/testing/compare.h"
 #include "kernels/cuda/testing/host_buffer.h"
-#include "kernels/cuda/testing/policies.h"
+#include "kernels/cuda/testing/schedules.h"
 
 namespace loom::cuda_emu {
 namespace {
 
 using kernel_testing::HostBuffer;
 using kernel_testing::RelativeError;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
 using ::testing::HasSubstr;
 
 enum class Kernel { kFlash, kSimt };
@@ -50,7 +53,8 @@ struct Case {
   }
 };
 
-double Tolerance(DType dt) {
+// The relative error (compare.h) of a whole output.
+double AttentionTolerance(DType dt) {
   switch (dt) {
     case DType::kF64:
       return 1e-12;
@@ -76,24 +80,20 @@ struct Problem {
       : c(cs),
         T(Total(cs, true)),
         S(Total(cs, false)),
-        q(cs.dtype, size_t(cs.batch * T * cs.heads * cs.head_dim)),
-        k(cs.dtype, size_t(cs.batch * S * cs.kv_heads * cs.head_dim)),
-        v(cs.dtype, k.size()),
-        out(cs.dtype, q.size()),
-        dout(cs.dtype, q.size()),
-        gq(cs.dtype, q.size()),
-        gk(cs.dtype, k.size()),
-        gv(cs.dtype, k.size()),
-        lse(cs.dtype == DType::kF64 ? DType::kF64 : DType::kF32, size_t(cs.batch * cs.heads * T)) {
-    q.Fill(1);
-    k.Fill(2);
-    v.Fill(3);
-    dout.Fill(4);
-    out.FillValue(NAN);  // every element must be written
-    gq.FillValue(NAN);
-    gk.FillValue(NAN);
-    gv.FillValue(NAN);
-    lse.FillValue(NAN);
+        q(cs.dtype, cs.batch * T * cs.heads * cs.head_dim),
+        k(cs.dtype, cs.batch * S * cs.kv_heads * cs.head_dim),
+        v(cs.dtype, k.count()),
+        out(cs.dtype, q.count()),
+        dout(cs.dtype, q.count()),
+        gq(cs.dtype, q.count()),
+        gk(cs.dtype, k.count()),
+        gv(cs.dtype, k.count()),
+        lse(cs.dtype == DType::kF64 ? DType::kF64 : DType::kF32, cs.batch * cs.heads * T) {
+    // out, gq, gk, gv and lse stay NaN (HostBuffer's fill): every element must be written.
+    q.FillRandom(1);
+    k.FillRandom(2);
+    v.FillRandom(3);
+    dout.FillRandom(4);
     shape = {c.batch,    T,          S,        c.heads,
              c.kv_heads, c.head_dim, c.causal, 1.0 / std::sqrt(double(c.head_dim)),
              {}};
@@ -148,14 +148,14 @@ struct Problem {
   // The dense [B, T, H, E] values of a q-like buffer (undoing heads_major).
   std::vector<double> Dense(const HostBuffer& b) const {
     if (!c.heads_major) return b.ToDoubles();
-    std::vector<double> d(b.size());
+    std::vector<double> d(size_t(b.count()));
     const int64_t E = c.head_dim;
     for (int64_t bb = 0; bb < c.batch; ++bb) {
       for (int64_t t = 0; t < T; ++t) {
         for (int64_t h = 0; h < c.heads; ++h) {
           for (int64_t e = 0; e < E; ++e) {
             d[size_t(((bb * T + t) * c.heads + h) * E + e)] =
-                b.Get(size_t(((bb * c.heads + h) * T + t) * E + e));
+                b.Get(((bb * c.heads + h) * T + t) * E + e);
           }
         }
       }
@@ -186,16 +186,16 @@ struct Problem {
 };
 
 void CheckForward(const Case& c, int seeds = 2) {
-  for (const emu::Options& o : kernel_testing::Policies(seeds)) {
-    SCOPED_TRACE(c.Name() + ", " + kernel_testing::Name(o));
-    emu::ScopedOptions scoped(o);
+  for (const Schedule& schedule : Schedules(seeds)) {
+    SCOPED_TRACE(c.Name() + ", " + schedule.Name());
+    emu::ScopedOptions scoped(schedule.options);
     Problem pr(c);
     const absl::Status fs = pr.Forward();
     ASSERT_TRUE(fs.ok()) << fs;
     std::vector<double> out, lse;
     reference::AttentionForward(pr.shape, pr.Dense(pr.q), pr.k.ToDoubles(), pr.v.ToDoubles(), &out,
                                 &lse);
-    EXPECT_LE(RelativeError(pr.Dense(pr.out), out), Tolerance(c.dtype));
+    EXPECT_LE(RelativeError(pr.Dense(pr.out), out), AttentionTolerance(c.dtype));
     const std::vector<double> got_lse = pr.lse.ToDoubles();
     for (size_t i = 0; i < lse.size(); ++i) {
       if (std::isinf(lse[i])) {
@@ -208,9 +208,9 @@ void CheckForward(const Case& c, int seeds = 2) {
 }
 
 void CheckBackward(const Case& c, bool deterministic, int seeds = 2) {
-  for (const emu::Options& o : kernel_testing::Policies(seeds)) {
-    SCOPED_TRACE(c.Name() + (deterministic ? " deterministic, " : ", ") + kernel_testing::Name(o));
-    emu::ScopedOptions scoped(o);
+  for (const Schedule& schedule : Schedules(seeds)) {
+    SCOPED_TRACE(c.Name() + (deterministic ? " deterministic, " : ", ") + schedule.Name());
+    emu::ScopedOptions scoped(schedule.options);
     Problem pr(c);
     const absl::Status fs = pr.Forward();
     ASSERT_TRUE(fs.ok()) << fs;
@@ -218,7 +218,7 @@ void CheckBackward(const Case& c, bool deterministic, int seeds = 2) {
     ASSERT_TRUE(bs.ok()) << bs;
     const reference::AttentionGrads g = reference::AttentionBackward(
         pr.shape, pr.Dense(pr.q), pr.k.ToDoubles(), pr.v.ToDoubles(), pr.Dense(pr.dout));
-    const double tol = 1.5 * Tolerance(c.dtype);
+    const double tol = 1.5 * AttentionTolerance(c.dtype);
     EXPECT_LE(RelativeError(pr.Dense(pr.gq), g.dq), tol) << "dq";
     EXPECT_LE(RelativeError(pr.gk.ToDoubles(), g.dk), tol) << "dk";
     EXPECT_LE(RelativeError(pr.gv.ToDoubles(), g.dv), tol) << "dv";
@@ -299,8 +299,8 @@ TEST(FlashAttentionTest, BackwardUnequalLengthsAndVarlen) {
 TEST(FlashAttentionTest, DeterministicBackwardIsBitIdenticalAcrossSchedules) {
   const Case c{.heads = 2, .kv_heads = 1, .seqs = {{70, 70}}};
   std::vector<double> first;
-  for (const emu::Options& o : kernel_testing::Policies(2)) {
-    emu::ScopedOptions scoped(o);
+  for (const Schedule& schedule : Schedules(2)) {
+    emu::ScopedOptions scoped(schedule.options);
     Problem pr(c);
     ASSERT_TRUE(pr.Forward().ok());
     ASSERT_TRUE(pr.Backward(true).ok());
@@ -309,7 +309,7 @@ TEST(FlashAttentionTest, DeterministicBackwardIsBitIdenticalAcrossSchedules) {
     if (first.empty()) {
       first = all;
     } else {
-      EXPECT_EQ(all, first) << kernel_testing::Name(o);
+      EXPECT_EQ(all, first) << schedule.Name();
     }
   }
 }
@@ -355,7 +355,7 @@ TEST(AttentionLauncherTest, DispatchesByDtypeHeadDimAndAlignment) {
     std::vector<double> out, lse;
     reference::AttentionForward(pr->shape, pr->Dense(pr->q), pr->k.ToDoubles(), pr->v.ToDoubles(),
                                 &out, &lse);
-    EXPECT_LE(RelativeError(pr->Dense(pr->out), out), Tolerance(DType::kBF16));
+    EXPECT_LE(RelativeError(pr->Dense(pr->out), out), AttentionTolerance(DType::kBF16));
   }
 }
 

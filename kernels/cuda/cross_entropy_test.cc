@@ -13,19 +13,22 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cuda/cross_entropy_reference.h"
-#include "kernels/cuda/kernel_test_util.h"
+#include "kernels/cuda/testing/compare.h"
+#include "kernels/cuda/testing/host_buffer.h"
+#include "kernels/cuda/testing/schedules.h"
 #include "runtime/backend.h"
 #include "runtime/philox.h"
 
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::ops_testing::ForEachSchedule;
-using ::loom::ops_testing::HostBuffer;
-using ::loom::ops_testing::kFloatDTypes;
-using ::loom::ops_testing::Near;
-using ::loom::ops_testing::RoundTo;
-using ::loom::ops_testing::Tolerance;
+using kernel_testing::HostBuffer;
+using kernel_testing::kFloatDTypes;
+using kernel_testing::Near;
+using kernel_testing::RoundTo;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
+using kernel_testing::Tolerance;
 using ::testing::HasSubstr;
 
 constexpr int64_t kIgnore = -100;
@@ -80,20 +83,22 @@ TEST(CrossEntropyTest, ForwardMatchesReference) {
       std::vector<int64_t> labels = MakeLabels(s.rows, s.vocab, 2);
       const reference::CrossEntropyOutputs want =
           reference::CrossEntropyForward(s.rows, s.vocab, logits.ToDoubles(), labels, kIgnore);
-      ForEachSchedule([&](const std::string& schedule) {
+      for (const Schedule& schedule : Schedules(2)) {
+        SCOPED_TRACE(schedule.Name());
+        emu::ScopedOptions options(schedule.options);
         const ForwardResult got = RunForward(logits, s.rows, s.vocab, labels);
-        EXPECT_EQ(got.first_bad_row, INT32_MAX) << schedule;
+        EXPECT_EQ(got.first_bad_row, INT32_MAX);
         for (int64_t r = 0; r < s.rows; ++r) {
           // Statistics are f32 (f64) whatever the logits' dtype: f32 (f64) accuracy.
           ASSERT_TRUE(Near(got.lse.Get(r), want.lse[size_t(r)], 4 * Tolerance(stat)))
-              << schedule << " row " << r;
+              << "row " << r;
           ASSERT_TRUE(Near(got.losses.Get(r), want.losses[size_t(r)], 4 * Tolerance(stat)))
-              << schedule << " row " << r;
+              << "row " << r;
         }
         if (s.rows > 2) {
           EXPECT_EQ(got.losses.Get(1), 0.0) << "ignored row";
         }
-      });
+      }
     }
   }
 }
@@ -120,15 +125,17 @@ TEST(CrossEntropyTest, BackwardMatchesReference) {
                                   .logits = logits.data(),
                                   .labels = labels.data(),
                                   .ignore_index = kIgnore};
-      ForEachSchedule([&](const std::string& schedule) {
+      for (const Schedule& schedule : Schedules(2)) {
+        SCOPED_TRACE(schedule.Name());
+        emu::ScopedOptions options(schedule.options);
         HostBuffer glogits(dtype, s.rows * s.vocab);
         ASSERT_TRUE(
             LaunchCrossEntropyBackward(p, lse.data(), grad.data(), glogits.data(), nullptr).ok());
         for (int64_t i = 0; i < glogits.count(); ++i) {
           ASSERT_TRUE(Near(glogits.Get(i), RoundTo(dtype, want[size_t(i)]), Tolerance(dtype)))
-              << schedule << " element " << i;
+              << "element " << i;
         }
-      });
+      }
     }
   }
 }

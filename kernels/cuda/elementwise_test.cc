@@ -12,21 +12,25 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cuda/elementwise_reference.h"
-#include "kernels/cuda/kernel_test_util.h"
+#include "kernels/cuda/testing/compare.h"
+#include "kernels/cuda/testing/host_buffer.h"
+#include "kernels/cuda/testing/schedules.h"
+#include "kernels/cuda/testing/strided_layout.h"
 
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::ops_testing::Contiguous;
-using ::loom::ops_testing::ForEachSchedule;
-using ::loom::ops_testing::HostBuffer;
-using ::loom::ops_testing::kFloatDTypes;
-using ::loom::ops_testing::Near;
-using ::loom::ops_testing::Numel;
-using ::loom::ops_testing::RoundTo;
-using ::loom::ops_testing::Same;
-using ::loom::ops_testing::Span;
-using ::loom::ops_testing::Tolerance;
+using kernel_testing::Contiguous;
+using kernel_testing::HostBuffer;
+using kernel_testing::kFloatDTypes;
+using kernel_testing::Near;
+using kernel_testing::Numel;
+using kernel_testing::RoundTo;
+using kernel_testing::Same;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
+using kernel_testing::Span;
+using kernel_testing::Tolerance;
 using ::testing::HasSubstr;
 
 // A view of a buffer: sizes shared by all operands, strides per operand.
@@ -73,20 +77,20 @@ TEST(ElementwiseTest, CopyCastsEveryDtypePairLikeTheCpu) {
         SCOPED_TRACE(absl::StrCat(DTypeName(from), " -> ", DTypeName(to), " ", l.name));
         HostBuffer src = MakeInput(from, l.sizes, l.in_strides[0], l.offset, 3, -6.0, 6.0);
         for (int64_t i = 0; i < src.count(); i += 5) src.Set(i, 0.0);  // zeros for bool
-        ForEachSchedule(
-            [&](const std::string& schedule) {
-              HostBuffer out(to, Span(l.sizes, l.out_strides), l.offset);
-              ASSERT_TRUE(LaunchCopy(l.sizes, {src.data(), from, l.in_strides[0]},
-                                     {out.data(), to, l.out_strides}, nullptr)
-                              .ok());
-              reference::ForEachElement(
-                  l.sizes, {l.out_strides, l.in_strides[0]},
-                  [&](int64_t i, const std::vector<int64_t>& off) {
-                    ASSERT_TRUE(Same(out.Get(off[0]), reference::Cast(src.Get(off[1]), to)))
-                        << schedule << " element " << i;
-                  });
-            },
-            1);
+        for (const Schedule& schedule : Schedules(1)) {
+          SCOPED_TRACE(schedule.Name());
+          emu::ScopedOptions options(schedule.options);
+          HostBuffer out(to, Span(l.sizes, l.out_strides), l.offset);
+          ASSERT_TRUE(LaunchCopy(l.sizes, {src.data(), from, l.in_strides[0]},
+                                 {out.data(), to, l.out_strides}, nullptr)
+                          .ok());
+          reference::ForEachElement(
+              l.sizes, {l.out_strides, l.in_strides[0]},
+              [&](int64_t i, const std::vector<int64_t>& off) {
+                ASSERT_TRUE(Same(out.Get(off[0]), reference::Cast(src.Get(off[1]), to)))
+                    << "element " << i;
+              });
+        }
       }
     }
   }
@@ -117,24 +121,24 @@ TEST(ElementwiseTest, FillWritesOnlyTheView) {
     for (const auto& [sizes, strides] :
          std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>{{{1001}, {1}},
                                                                             {{6, 7}, {14, 2}}}) {
-      ForEachSchedule(
-          [&](const std::string& schedule) {
-            HostBuffer out(dtype, Span(sizes, strides));
-            const HostBuffer untouched = out;
-            ASSERT_TRUE(LaunchFill(sizes, {out.data(), dtype, strides}, 2.7, nullptr).ok());
-            std::vector<bool> in_view(size_t(out.count()), false);
-            reference::ForEachElement(
-                sizes, {strides},
-                [&](int64_t, const std::vector<int64_t>& o) { in_view[size_t(o[0])] = true; });
-            for (int64_t i = 0; i < out.count(); ++i) {
-              if (in_view[size_t(i)]) {
-                ASSERT_TRUE(Same(out.Get(i), RoundTo(dtype, 2.7))) << schedule << " " << i;
-              } else {
-                ASSERT_TRUE(Same(out.Get(i), untouched.Get(i))) << schedule << " " << i;
-              }
-            }
-          },
-          1);
+      for (const Schedule& schedule : Schedules(1)) {
+        SCOPED_TRACE(schedule.Name());
+        emu::ScopedOptions options(schedule.options);
+        HostBuffer out(dtype, Span(sizes, strides));
+        const HostBuffer untouched = out;
+        ASSERT_TRUE(LaunchFill(sizes, {out.data(), dtype, strides}, 2.7, nullptr).ok());
+        std::vector<bool> in_view(size_t(out.count()), false);
+        reference::ForEachElement(sizes, {strides}, [&](int64_t, const std::vector<int64_t>& o) {
+          in_view[size_t(o[0])] = true;
+        });
+        for (int64_t i = 0; i < out.count(); ++i) {
+          if (in_view[size_t(i)]) {
+            ASSERT_TRUE(Same(out.Get(i), RoundTo(dtype, 2.7))) << i;
+          } else {
+            ASSERT_TRUE(Same(out.Get(i), untouched.Get(i))) << i;
+          }
+        }
+      }
     }
   }
 }
@@ -163,21 +167,21 @@ TEST(ElementwiseTest, UnaryMatchesReferenceForEveryOpAndDtype) {
         SCOPED_TRACE(absl::StrCat("op ", int(op), " ", DTypeName(dtype), " ", l.name));
         const double low = NeedsPositive(op) ? 0.05 : -4.0;
         HostBuffer x = MakeInput(dtype, l.sizes, l.in_strides[0], l.offset, 11, low, 4.0);
-        ForEachSchedule(
-            [&](const std::string& schedule) {
-              HostBuffer out(dtype, Span(l.sizes, l.out_strides), l.offset);
-              ASSERT_TRUE(LaunchUnary(op, l.sizes, {x.data(), dtype, l.in_strides[0]},
-                                      {out.data(), dtype, l.out_strides}, nullptr)
-                              .ok());
-              reference::ForEachElement(
-                  l.sizes, {l.out_strides, l.in_strides[0]},
-                  [&](int64_t i, const std::vector<int64_t>& off) {
-                    const double want = RoundTo(dtype, reference::Unary(op, x.Get(off[1])));
-                    ASSERT_TRUE(Near(out.Get(off[0]), want, Tolerance(dtype)))
-                        << schedule << " element " << i << " x " << x.Get(off[1]);
-                  });
-            },
-            1);
+        for (const Schedule& schedule : Schedules(1)) {
+          SCOPED_TRACE(schedule.Name());
+          emu::ScopedOptions options(schedule.options);
+          HostBuffer out(dtype, Span(l.sizes, l.out_strides), l.offset);
+          ASSERT_TRUE(LaunchUnary(op, l.sizes, {x.data(), dtype, l.in_strides[0]},
+                                  {out.data(), dtype, l.out_strides}, nullptr)
+                          .ok());
+          reference::ForEachElement(l.sizes, {l.out_strides, l.in_strides[0]},
+                                    [&](int64_t i, const std::vector<int64_t>& off) {
+                                      const double want =
+                                          RoundTo(dtype, reference::Unary(op, x.Get(off[1])));
+                                      ASSERT_TRUE(Near(out.Get(off[0]), want, Tolerance(dtype)))
+                                          << "element " << i << " x " << x.Get(off[1]);
+                                    });
+        }
       }
     }
   }
@@ -209,23 +213,23 @@ TEST(ElementwiseTest, BinaryMatchesReferenceForEveryOpAndDtype) {
         if (!(integer && op == BinaryOp::kDiv)) {
           for (int64_t i = 0; i < std::min(a.count(), b.count()); i += 3) b.Set(i, a.Get(i));
         }
-        ForEachSchedule(
-            [&](const std::string& schedule) {
-              HostBuffer out(dtype, Span(l.sizes, l.out_strides), l.offset);
-              ASSERT_TRUE(LaunchBinary(op, l.sizes, {a.data(), dtype, l.in_strides[0]},
-                                       {b.data(), dtype, l.in_strides[1]},
-                                       {out.data(), dtype, l.out_strides}, nullptr)
-                              .ok());
-              reference::ForEachElement(
-                  l.sizes, {l.out_strides, l.in_strides[0], l.in_strides[1]},
-                  [&](int64_t i, const std::vector<int64_t>& off) {
-                    const double av = a.Get(off[1]), bv = b.Get(off[2]);
-                    const double want = RoundTo(dtype, reference::Binary(op, av, bv, integer));
-                    ASSERT_TRUE(Near(out.Get(off[0]), want, Tolerance(dtype)))
-                        << schedule << " element " << i << " a " << av << " b " << bv;
-                  });
-            },
-            1);
+        for (const Schedule& schedule : Schedules(1)) {
+          SCOPED_TRACE(schedule.Name());
+          emu::ScopedOptions options(schedule.options);
+          HostBuffer out(dtype, Span(l.sizes, l.out_strides), l.offset);
+          ASSERT_TRUE(LaunchBinary(op, l.sizes, {a.data(), dtype, l.in_strides[0]},
+                                   {b.data(), dtype, l.in_strides[1]},
+                                   {out.data(), dtype, l.out_strides}, nullptr)
+                          .ok());
+          reference::ForEachElement(l.sizes, {l.out_strides, l.in_strides[0], l.in_strides[1]},
+                                    [&](int64_t i, const std::vector<int64_t>& off) {
+                                      const double av = a.Get(off[1]), bv = b.Get(off[2]);
+                                      const double want =
+                                          RoundTo(dtype, reference::Binary(op, av, bv, integer));
+                                      ASSERT_TRUE(Near(out.Get(off[0]), want, Tolerance(dtype)))
+                                          << "element " << i << " a " << av << " b " << bv;
+                                    });
+        }
       }
     }
   }
@@ -258,20 +262,20 @@ TEST(ElementwiseTest, AffineMatchesReferenceAndWorksInPlace) {
     for (const Layout& l : LayoutsFor(1)) {
       SCOPED_TRACE(absl::StrCat(DTypeName(dtype), " ", l.name));
       HostBuffer x = MakeInput(dtype, l.sizes, l.in_strides[0], l.offset, 31, -5.0, 5.0);
-      ForEachSchedule(
-          [&](const std::string& schedule) {
-            HostBuffer out(dtype, Span(l.sizes, l.out_strides), l.offset);
-            ASSERT_TRUE(LaunchAffine(l.sizes, {x.data(), dtype, l.in_strides[0]}, alpha, beta,
-                                     {out.data(), dtype, l.out_strides}, nullptr)
-                            .ok());
-            reference::ForEachElement(l.sizes, {l.out_strides, l.in_strides[0]},
-                                      [&](int64_t i, const std::vector<int64_t>& off) {
-                                        const double want = RoundTo(dtype, ca * x.Get(off[1]) + cb);
-                                        ASSERT_TRUE(Near(out.Get(off[0]), want, Tolerance(dtype)))
-                                            << schedule << " element " << i;
-                                      });
-          },
-          1);
+      for (const Schedule& schedule : Schedules(1)) {
+        SCOPED_TRACE(schedule.Name());
+        emu::ScopedOptions options(schedule.options);
+        HostBuffer out(dtype, Span(l.sizes, l.out_strides), l.offset);
+        ASSERT_TRUE(LaunchAffine(l.sizes, {x.data(), dtype, l.in_strides[0]}, alpha, beta,
+                                 {out.data(), dtype, l.out_strides}, nullptr)
+                        .ok());
+        reference::ForEachElement(l.sizes, {l.out_strides, l.in_strides[0]},
+                                  [&](int64_t i, const std::vector<int64_t>& off) {
+                                    const double want = RoundTo(dtype, ca * x.Get(off[1]) + cb);
+                                    ASSERT_TRUE(Near(out.Get(off[0]), want, Tolerance(dtype)))
+                                        << "element " << i;
+                                  });
+      }
     }
   }
   // In place: x is both input and output (AffineInPlace).
@@ -320,15 +324,17 @@ TEST(ElementwiseTest, SevenDimPermutedCopy) {
   HostBuffer src(DType::kF32, Numel(sizes));
   src.FillRandom(9, -1, 1);
   HostBuffer out(DType::kF32, Numel(sizes));
-  ForEachSchedule([&](const std::string& schedule) {
+  for (const Schedule& schedule : Schedules(2)) {
+    SCOPED_TRACE(schedule.Name());
+    emu::ScopedOptions options(schedule.options);
     ASSERT_TRUE(LaunchCopy(sizes, {src.data(), DType::kF32, src_strides},
                            {out.data(), DType::kF32, Contiguous(sizes)}, nullptr)
                     .ok());
-    reference::ForEachElement(
-        sizes, {Contiguous(sizes), src_strides}, [&](int64_t i, const std::vector<int64_t>& off) {
-          ASSERT_TRUE(Same(out.Get(off[0]), src.Get(off[1]))) << schedule << " " << i;
-        });
-  });
+    reference::ForEachElement(sizes, {Contiguous(sizes), src_strides},
+                              [&](int64_t i, const std::vector<int64_t>& off) {
+                                ASSERT_TRUE(Same(out.Get(off[0]), src.Get(off[1]))) << i;
+                              });
+  }
 }
 
 TEST(ElementwiseTest, EmptyTensorsAreNoOps) {

@@ -14,15 +14,18 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cuda/embedding_reference.h"
-#include "kernels/cuda/kernel_test_util.h"
+#include "kernels/cuda/testing/compare.h"
+#include "kernels/cuda/testing/host_buffer.h"
+#include "kernels/cuda/testing/schedules.h"
 #include "runtime/philox.h"
 
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::ops_testing::ForEachSchedule;
-using ::loom::ops_testing::HostBuffer;
-using ::loom::ops_testing::Same;
+using kernel_testing::HostBuffer;
+using kernel_testing::Same;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
 using ::testing::HasSubstr;
 
 HostBuffer MakeIds(DType dtype, int64_t n, int64_t high, uint64_t seed) {
@@ -57,7 +60,9 @@ TEST(EmbeddingTest, ForwardGathersRowsOfEveryWidth) {
       weight.FillRandom(1, -3, 3);
       const HostBuffer ids = MakeIds(ids_dtype, rows, vocab, 2);
       const std::vector<int64_t> id = IdsOf(ids);
-      ForEachSchedule([&](const std::string& schedule) {
+      for (const Schedule& schedule : Schedules(2)) {
+        SCOPED_TRACE(schedule.Name());
+        emu::ScopedOptions options(schedule.options);
         HostBuffer out(c.dtype, rows * c.dim, c.out_offset);
         int32_t bad = INT32_MAX;
         const EmbeddingProblem p{.rows = rows,
@@ -71,10 +76,10 @@ TEST(EmbeddingTest, ForwardGathersRowsOfEveryWidth) {
         for (int64_t r = 0; r < rows; ++r) {
           for (int64_t j = 0; j < c.dim; ++j) {
             ASSERT_TRUE(Same(out.Get(r * c.dim + j), weight.Get(id[size_t(r)] * c.dim + j)))
-                << schedule << " row " << r << " col " << j;
+                << "row " << r << " col " << j;
           }
         }
-      });
+      }
     }
   }
 }
@@ -105,22 +110,22 @@ TEST(EmbeddingTest, BackwardIsBitIdenticalToTokenOrderAccumulation) {
     std::vector<double> want = initial.ToDoubles();
     reference::EmbeddingBackward(c.rows, c.dim, IdsOf(ids), grad_out.ToDoubles(), c.grad_weight,
                                  want);
-    ForEachSchedule(
-        [&](const std::string& schedule) {
-          HostBuffer grad_weight = initial;
-          const EmbeddingProblem p{.rows = c.rows,
-                                   .vocab = c.vocab,
-                                   .dim = c.dim,
-                                   .ids = ids.data(),
-                                   .ids_dtype = DType::kI64};
-          ASSERT_TRUE(LaunchEmbeddingBackward(p, c.grad_out, grad_out.data(), c.grad_weight,
-                                              grad_weight.data(), nullptr)
-                          .ok());
-          for (int64_t i = 0; i < grad_weight.count(); ++i) {
-            ASSERT_TRUE(Same(grad_weight.Get(i), want[size_t(i)])) << schedule << " element " << i;
-          }
-        },
-        c.rows > 100 ? 1 : 2);
+    for (const Schedule& schedule : Schedules(c.rows > 100 ? 1 : 2)) {
+      SCOPED_TRACE(schedule.Name());
+      emu::ScopedOptions options(schedule.options);
+      HostBuffer grad_weight = initial;
+      const EmbeddingProblem p{.rows = c.rows,
+                               .vocab = c.vocab,
+                               .dim = c.dim,
+                               .ids = ids.data(),
+                               .ids_dtype = DType::kI64};
+      ASSERT_TRUE(LaunchEmbeddingBackward(p, c.grad_out, grad_out.data(), c.grad_weight,
+                                          grad_weight.data(), nullptr)
+                      .ok());
+      for (int64_t i = 0; i < grad_weight.count(); ++i) {
+        ASSERT_TRUE(Same(grad_weight.Get(i), want[size_t(i)])) << "element " << i;
+      }
+    }
   }
 }
 

@@ -6,8 +6,6 @@
 #include "kernels/cuda/gemm.h"
 
 #include <cmath>
-#include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -16,74 +14,16 @@
 #include "gtest/gtest.h"
 #include "kernels/cuda/gemm_internal.h"
 #include "kernels/cuda/gemm_reference.h"
-#include "kernels/cuda/testing/policies.h"
-#include "runtime/half.h"
+#include "kernels/cuda/testing/host_buffer.h"
+#include "kernels/cuda/testing/schedules.h"
 
 namespace loom::cuda_emu {
 namespace {
 
+using kernel_testing::HostBuffer;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
 using ::testing::HasSubstr;
-
-// Host storage of one dtype, filled from doubles (rounded to the dtype).
-struct HostMatrix {
-  DType dtype;
-  std::vector<unsigned char> bytes;
-
-  HostMatrix(DType dt, size_t n) : dtype(dt), bytes(n * SizeOf(dt) + 16) {}
-  // 16-byte aligned start (vectors of uint8 promise no alignment).
-  void* data() {
-    const uintptr_t p = reinterpret_cast<uintptr_t>(bytes.data());
-    return bytes.data() + ((16 - p % 16) % 16);
-  }
-  void Set(size_t i, double v) {
-    unsigned char* p = static_cast<unsigned char*>(data()) + i * SizeOf(dtype);
-    switch (dtype) {
-      case DType::kF32: {
-        float f = float(v);
-        std::memcpy(p, &f, 4);
-        break;
-      }
-      case DType::kF64:
-        std::memcpy(p, &v, 8);
-        break;
-      case DType::kBF16: {
-        uint16_t b = BFloat16(float(v)).bits;
-        std::memcpy(p, &b, 2);
-        break;
-      }
-      default: {
-        uint16_t b = Float16(float(v)).bits;
-        std::memcpy(p, &b, 2);
-        break;
-      }
-    }
-  }
-  double Get(size_t i) {
-    const unsigned char* p = static_cast<unsigned char*>(data()) + i * SizeOf(dtype);
-    switch (dtype) {
-      case DType::kF32: {
-        float f;
-        std::memcpy(&f, p, 4);
-        return f;
-      }
-      case DType::kF64: {
-        double d;
-        std::memcpy(&d, p, 8);
-        return d;
-      }
-      case DType::kBF16: {
-        uint16_t b;
-        std::memcpy(&b, p, 2);
-        return float(BFloat16::FromBits(b));
-      }
-      default: {
-        uint16_t b;
-        std::memcpy(&b, p, 2);
-        return float(Float16::FromBits(b));
-      }
-    }
-  }
-};
 
 struct Case {
   DType input, output;
@@ -99,7 +39,8 @@ struct Case {
   }
 };
 
-double Tolerance(DType out) {
+// The worst error relative to max(1, |reference|) of k-term dot products.
+double GemmTolerance(DType out) {
   switch (out) {
     case DType::kF64:
       return 1e-12;
@@ -119,30 +60,25 @@ double RunCase(const Case& c, gemm_internal::Tile tile, uint32_t seed) {
   const int64_t b_rows = c.trans_b ? c.n : c.k, b_cols = c.trans_b ? c.k : c.n;
   const int64_t lda = a_cols + c.pad, ldb = b_cols + c.pad, ldo = c.n + c.pad;
   const int64_t sa = a_rows * lda, sb = c.share_b ? 0 : b_rows * ldb, so = c.m * ldo;
-  HostMatrix a(c.input, size_t(c.batch * sa)),
-      b(c.input, size_t(c.share_b ? sb + b_rows * ldb : c.batch * sb)),
-      out(c.output, size_t(c.batch * so));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  for (size_t i = 0; i < size_t(c.batch * sa); ++i) a.Set(i, u(rng));
-  for (size_t i = 0; i < size_t(c.share_b ? b_rows * ldb : c.batch * sb); ++i) b.Set(i, u(rng));
+  HostBuffer a(c.input, c.batch * sa), b(c.input, c.share_b ? b_rows * ldb : c.batch * sb),
+      out(c.output, c.batch * so);
+  a.FillRandom(seed);
+  b.FillRandom(seed + 1);
+  // beta == 0 must not read out: out keeps HostBuffer's NaN, which would poison the result.
+  if (c.beta != 0) out.FillRandom(seed + 2);
   std::vector<double> expected(size_t(c.batch * c.m * c.n));
   for (int64_t bi = 0; bi < c.batch; ++bi) {
     for (int64_t i = 0; i < c.m; ++i) {
-      for (int64_t j = 0; j < ldo; ++j) {
-        // beta == 0 must not read out: NaN there would poison the result.
-        const double v = c.beta == 0 ? NAN : u(rng);
-        out.Set(size_t(bi * so + i * ldo + j), v);
-        if (j < c.n)
-          expected[size_t((bi * c.m + i) * c.n + j)] = out.Get(size_t(bi * so + i * ldo + j));
+      for (int64_t j = 0; j < c.n; ++j) {
+        expected[size_t((bi * c.m + i) * c.n + j)] = out.Get(bi * so + i * ldo + j);
       }
     }
   }
   auto av = [&](int64_t bi, int64_t i, int64_t kk) {
-    return a.Get(size_t(bi * sa + (c.trans_a ? kk * lda + i : i * lda + kk)));
+    return a.Get(bi * sa + (c.trans_a ? kk * lda + i : i * lda + kk));
   };
   auto bv = [&](int64_t bi, int64_t kk, int64_t j) {
-    return b.Get(size_t(bi * sb + (c.trans_b ? j * ldb + kk : kk * ldb + j)));
+    return b.Get(bi * sb + (c.trans_b ? j * ldb + kk : kk * ldb + j));
   };
   reference::Gemm(c.batch, c.m, c.n, c.k, av, bv, c.alpha, c.beta, &expected);
 
@@ -174,18 +110,19 @@ double RunCase(const Case& c, gemm_internal::Tile tile, uint32_t seed) {
     s = LaunchGemm(p, nullptr);
   }
   EXPECT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(out.PaddingIntact()) << "a write past the last output";
   double worst = 0;
   for (int64_t bi = 0; bi < c.batch; ++bi) {
     for (int64_t i = 0; i < c.m; ++i) {
       for (int64_t j = 0; j < c.n; ++j) {
         const double ref = expected[size_t((bi * c.m + i) * c.n + j)];
-        const double got = out.Get(size_t(bi * so + i * ldo + j));
+        const double got = out.Get(bi * so + i * ldo + j);
         if (std::isnan(got)) return NAN;
         worst = std::max(worst, std::abs(got - ref) / std::max(1.0, std::abs(ref)));
       }
       // The padding between rows is never written.
       for (int64_t j = c.n; j < ldo; ++j) {
-        const double pad = out.Get(size_t(bi * so + i * ldo + j));
+        const double pad = out.Get(bi * so + i * ldo + j);
         if (c.beta == 0 && !std::isnan(pad)) return 1e9;
       }
     }
@@ -194,12 +131,12 @@ double RunCase(const Case& c, gemm_internal::Tile tile, uint32_t seed) {
 }
 
 void Check(const Case& c, gemm_internal::Tile tile, int seeds = 2) {
-  for (const emu::Options& o : kernel_testing::Policies(seeds)) {
-    emu::ScopedOptions scoped(o);
+  for (const Schedule& schedule : Schedules(seeds)) {
+    emu::ScopedOptions scoped(schedule.options);
     const double err = RunCase(c, tile, 7);
-    EXPECT_LE(err, Tolerance(c.output))
+    EXPECT_LE(err, GemmTolerance(c.output))
         << c.Name() << (tile == gemm_internal::Tile::k128x128 ? " tile 128" : " tile 64") << ", "
-        << kernel_testing::Name(o);
+        << schedule.Name();
   }
 }
 

@@ -13,21 +13,26 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kernels/cuda/kernel_test_util.h"
 #include "kernels/cuda/reduce_reference.h"
+#include "kernels/cuda/testing/compare.h"
+#include "kernels/cuda/testing/host_buffer.h"
+#include "kernels/cuda/testing/schedules.h"
+#include "kernels/cuda/testing/strided_layout.h"
 
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::ops_testing::Contiguous;
-using ::loom::ops_testing::ForEachSchedule;
-using ::loom::ops_testing::HostBuffer;
-using ::loom::ops_testing::Near;
-using ::loom::ops_testing::Numel;
-using ::loom::ops_testing::OffsetOf;
-using ::loom::ops_testing::RoundTo;
-using ::loom::ops_testing::Span;
-using ::loom::ops_testing::Tolerance;
+using kernel_testing::Contiguous;
+using kernel_testing::HostBuffer;
+using kernel_testing::Near;
+using kernel_testing::Numel;
+using kernel_testing::OffsetOf;
+using kernel_testing::RoundTo;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
+using kernel_testing::Span;
+using kernel_testing::Tol;
+using kernel_testing::Tolerance;
 using ::testing::HasSubstr;
 
 struct Shape {
@@ -105,8 +110,9 @@ TEST(ReduceTest, EveryOpShapeAndDtypeMatchesReference) {
         const std::vector<double> want = reference::Reduce(op, s.sizes, s.reduce, values);
         absl::StatusOr<HostBuffer> got = RunReduce(op, s, x, out);
         ASSERT_TRUE(got.ok()) << got.status();
-        // Integer outputs of a mean truncate; floating sums may differ by the order of adds.
-        const double tol = out == DType::kI32 || out == DType::kI64 ? 0.0 : Tolerance(out);
+        // Floating sums may differ by the order of adds; integer outputs (a mean truncates)
+        // have zero tolerance.
+        const Tol tol = Tolerance(out);
         for (size_t o = 0; o < want.size(); ++o) {
           ASSERT_TRUE(Near(got->Get(int64_t(o)), RoundTo(out, want[o]), tol)) << "output " << o;
         }
@@ -122,16 +128,16 @@ TEST(ReduceTest, ResultsAreBitIdenticalUnderEverySchedule) {
     for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kSumSquares}) {
       SCOPED_TRACE(absl::StrCat(s.name, " op ", int(op)));
       std::vector<HostBuffer> results;
-      ForEachSchedule(
-          [&](const std::string& schedule) {
-            absl::StatusOr<HostBuffer> got = RunReduce(op, s, x, DType::kF64);
-            ASSERT_TRUE(got.ok()) << schedule << ": " << got.status();
-            if (!results.empty()) {
-              EXPECT_TRUE(got->BitEqual(results.front())) << schedule;
-            }
-            results.push_back(*got);
-          },
-          3);
+      for (const Schedule& schedule : Schedules(3)) {
+        SCOPED_TRACE(schedule.Name());
+        emu::ScopedOptions options(schedule.options);
+        absl::StatusOr<HostBuffer> got = RunReduce(op, s, x, DType::kF64);
+        ASSERT_TRUE(got.ok()) << got.status();
+        if (!results.empty()) {
+          EXPECT_TRUE(got->BitEqual(results.front()));
+        }
+        results.push_back(*got);
+      }
     }
   }
 }

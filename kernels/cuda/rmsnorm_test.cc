@@ -12,19 +12,22 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cuda/emu_test_util.h"
 #include "kernels/cuda/rmsnorm_reference.h"
+#include "kernels/cuda/testing/compare.h"
+#include "kernels/cuda/testing/host_buffer.h"
+#include "kernels/cuda/testing/schedules.h"
 #include "runtime/tensor.h"
 
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::testing::EmuRuns;
-using ::loom::testing::ExpectAllClose;
-using ::loom::testing::ExpectBitIdentical;
-using ::loom::testing::RandomValues;
-using ::loom::testing::Tol;
-using ::loom::testing::Tolerance;
+using kernel_testing::ExpectAllClose;
+using kernel_testing::ExpectBitIdentical;
+using kernel_testing::RandomValues;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
+using kernel_testing::Tol;
+using kernel_testing::Tolerance;
 using ::testing::HasSubstr;
 
 struct Shape {
@@ -67,9 +70,9 @@ void CheckForward(Shape s, int64_t x_stride, bool in_place, int64_t max_blocks =
   std::vector<S> want_rstd(size_t(s.rows));
   reference::RmsNormForwardReference(x.data(), w.data(), s.rows, s.dim, 1e-5, want_y.data(),
                                      want_rstd.data());
-  for (const auto& run : EmuRuns()) {
-    SCOPED_TRACE(run.Name());
-    emu::ScopedOptions o(run.options);
+  for (const Schedule& schedule : Schedules(3)) {
+    SCOPED_TRACE(schedule.Name());
+    emu::ScopedOptions o(schedule.options);
     std::vector<T> xs = Strided(x, s.rows, s.dim, x_stride, 1e30);  // padding must not be read
     std::vector<T> y(in_place ? 0 : size_t(s.rows * s.dim), FromDouble<T>(NAN));
     std::vector<S> rstd(size_t(s.rows), S(NAN));
@@ -111,9 +114,9 @@ void CheckBackward(Shape s, int64_t stride, bool in_place) {
   Tol gw_tol = Tolerance<T>();
   if constexpr (std::is_same_v<T, float>) gw_tol = {1e-4, 1e-5};
   std::vector<T> first_gw;
-  for (const auto& run : EmuRuns()) {
-    SCOPED_TRACE(run.Name());
-    emu::ScopedOptions o(run.options);
+  for (const Schedule& schedule : Schedules(3)) {
+    SCOPED_TRACE(schedule.Name());
+    emu::ScopedOptions o(schedule.options);
     std::vector<T> gys = Strided(gy, s.rows, s.dim, stride, 1e30);
     const std::vector<T> xs = Strided(x, s.rows, s.dim, stride, 1e30);
     std::vector<T> gx(in_place ? 0 : size_t(s.rows * stride), FromDouble<T>(NAN));
@@ -195,12 +198,11 @@ TEST(RmsNormEmuTest, EmptyRows) {
 
 TEST(RmsNormEmuTest, MatchesCpuBackend) {
   const int64_t rows = 12, dim = 72;
-  const Tensor x = Tensor::FromDoubles(testing::RandomValues<double>(rows * dim, 7, -3, 3),
-                                       {rows, dim}, DType::kBF16);
-  const Tensor w =
-      Tensor::FromDoubles(testing::RandomValues<double>(dim, 8, 0.5, 2), {dim}, DType::kBF16);
+  const Tensor x =
+      Tensor::FromDoubles(RandomValues<double>(rows * dim, 7, -3, 3), {rows, dim}, DType::kBF16);
+  const Tensor w = Tensor::FromDoubles(RandomValues<double>(dim, 8, 0.5, 2), {dim}, DType::kBF16);
   const Tensor gy =
-      Tensor::FromDoubles(testing::RandomValues<double>(rows * dim, 9), {rows, dim}, DType::kBF16);
+      Tensor::FromDoubles(RandomValues<double>(rows * dim, 9), {rows, dim}, DType::kBF16);
   cpu::CpuBackend cpu;
   const Tensor y = Tensor::Empty({rows, dim}, DType::kBF16);
   const Tensor rstd = Tensor::Empty({rows}, DType::kF32);

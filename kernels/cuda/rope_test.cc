@@ -12,18 +12,21 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cuda/emu_test_util.h"
 #include "kernels/cuda/rope_reference.h"
+#include "kernels/cuda/testing/compare.h"
+#include "kernels/cuda/testing/host_buffer.h"
+#include "kernels/cuda/testing/schedules.h"
 #include "runtime/tensor.h"
 
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::testing::EmuRuns;
-using ::loom::testing::ExpectAllClose;
-using ::loom::testing::ExpectBitIdentical;
-using ::loom::testing::RandomValues;
-using ::loom::testing::Tolerance;
+using kernel_testing::ExpectAllClose;
+using kernel_testing::ExpectBitIdentical;
+using kernel_testing::RandomValues;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
+using kernel_testing::Tolerance;
 using ::testing::HasSubstr;
 
 struct Shape {
@@ -104,9 +107,9 @@ void Check(const Shape& s, int64_t pad, bool in_place, bool inverse) {
   reference::RopeReference(x.data(), pos.data(), freq.data(), s.batch, s.seqlen, s.heads,
                            s.head_dim, inverse, want.data());
   const RopeStrides st = StridesOf(s, pad);
-  for (const auto& run : EmuRuns(2)) {
-    SCOPED_TRACE(run.Name());
-    emu::ScopedOptions o(run.options);
+  for (const Schedule& schedule : Schedules(2)) {
+    SCOPED_TRACE(schedule.Name());
+    emu::ScopedOptions o(schedule.options);
     std::vector<T> xs = Scatter(x, s, st, kPadding);
     std::vector<T> out(in_place ? 0 : xs.size(), FromDouble<T>(-7.0));
     T* out_ptr = in_place ? xs.data() : out.data();

@@ -10,18 +10,21 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kernels/cuda/kernel_test_util.h"
 #include "kernels/cuda/softmax_reference.h"
+#include "kernels/cuda/testing/compare.h"
+#include "kernels/cuda/testing/host_buffer.h"
+#include "kernels/cuda/testing/schedules.h"
 
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::ops_testing::ForEachSchedule;
-using ::loom::ops_testing::HostBuffer;
-using ::loom::ops_testing::kFloatDTypes;
-using ::loom::ops_testing::Near;
-using ::loom::ops_testing::RoundTo;
-using ::loom::ops_testing::Tolerance;
+using kernel_testing::HostBuffer;
+using kernel_testing::kFloatDTypes;
+using kernel_testing::Near;
+using kernel_testing::RoundTo;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
+using kernel_testing::Tolerance;
 using ::testing::HasSubstr;
 
 struct Shape {
@@ -46,15 +49,17 @@ TEST(SoftmaxTest, ForwardMatchesReference) {
           if (s.cols > 1) x.Set(i, -INFINITY);
         }
         const std::vector<double> want = reference::Softmax(s.rows, s.cols, x.ToDoubles(), log);
-        ForEachSchedule([&](const std::string& schedule) {
+        for (const Schedule& schedule : Schedules(2)) {
+          SCOPED_TRACE(schedule.Name());
+          emu::ScopedOptions options(schedule.options);
           HostBuffer out(dtype, s.rows * s.cols, s.offset);
           ASSERT_TRUE(
               LaunchSoftmax(dtype, s.rows, s.cols, x.data(), log, out.data(), nullptr).ok());
           for (int64_t i = 0; i < out.count(); ++i) {
             ASSERT_TRUE(Near(out.Get(i), RoundTo(dtype, want[size_t(i)]), Tolerance(dtype)))
-                << schedule << " element " << i;
+                << "element " << i;
           }
-        });
+        }
       }
     }
   }
@@ -75,16 +80,18 @@ TEST(SoftmaxTest, BackwardMatchesReference) {
         const std::vector<double> want =
             reference::SoftmaxBackward(s.rows, s.cols, y.ToDoubles(), gy.ToDoubles(), log);
         // The gradient's scale is that of gy: compare against the row's magnitude.
-        ForEachSchedule([&](const std::string& schedule) {
+        for (const Schedule& schedule : Schedules(2)) {
+          SCOPED_TRACE(schedule.Name());
+          emu::ScopedOptions options(schedule.options);
           HostBuffer gx(dtype, s.rows * s.cols, s.offset);
           ASSERT_TRUE(LaunchSoftmaxBackward(dtype, s.rows, s.cols, y.data(), gy.data(), log,
                                             gx.data(), nullptr)
                           .ok());
           for (int64_t i = 0; i < gx.count(); ++i) {
             ASSERT_TRUE(Near(gx.Get(i), RoundTo(dtype, want[size_t(i)]), 2 * Tolerance(dtype)))
-                << schedule << " element " << i;
+                << "element " << i;
           }
-        });
+        }
       }
     }
   }

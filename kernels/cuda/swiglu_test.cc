@@ -12,18 +12,21 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cuda/emu_test_util.h"
 #include "kernels/cuda/swiglu_reference.h"
+#include "kernels/cuda/testing/compare.h"
+#include "kernels/cuda/testing/host_buffer.h"
+#include "kernels/cuda/testing/schedules.h"
 #include "runtime/tensor.h"
 
 namespace loom::cuda_emu {
 namespace {
 
-using ::loom::testing::EmuRuns;
-using ::loom::testing::ExpectAllClose;
-using ::loom::testing::ExpectBitIdentical;
-using ::loom::testing::RandomValues;
-using ::loom::testing::Tolerance;
+using kernel_testing::ExpectAllClose;
+using kernel_testing::ExpectBitIdentical;
+using kernel_testing::RandomValues;
+using kernel_testing::Schedule;
+using kernel_testing::Schedules;
+using kernel_testing::Tolerance;
 using ::testing::HasSubstr;
 
 struct Shape {
@@ -77,9 +80,9 @@ void CheckForward(Shape s, bool fused) {
   const int64_t up_offset = fused ? s.cols : s.rows * s.cols;
   Place(gate_up, gate, s, in_stride, 0);
   Place(gate_up, up, s, in_stride, up_offset);
-  for (const auto& run : EmuRuns(2)) {
-    SCOPED_TRACE(run.Name());
-    emu::ScopedOptions o(run.options);
+  for (const Schedule& schedule : Schedules(2)) {
+    SCOPED_TRACE(schedule.Name());
+    emu::ScopedOptions o(schedule.options);
     std::vector<T> out(n, FromDouble<T>(NAN));
     const SwiGluArgs a{.dtype = DTypeOf<T>::value,
                        .rows = s.rows,
@@ -108,9 +111,9 @@ void CheckBackward(Shape s, bool in_place) {
                                      want_gg.data(), want_gu.data());
   // Padded rows (stride cols + 8) keep vectors aligned but forbid merging rows.
   const int64_t stride = s.rows > 1 ? s.cols + 8 : s.cols;
-  for (const auto& run : EmuRuns(2)) {
-    SCOPED_TRACE(run.Name());
-    emu::ScopedOptions o(run.options);
+  for (const Schedule& schedule : Schedules(2)) {
+    SCOPED_TRACE(schedule.Name());
+    emu::ScopedOptions o(schedule.options);
     std::vector<T> g(size_t(s.rows * stride)), u(g.size()), dy(g.size());
     Place(g, gate, s, stride, 0);
     Place(u, up, s, stride, 0);

@@ -1,120 +1,105 @@
-// Host storage of one dtype for emulated kernel tests: 16-byte aligned (so
-// kernels take their cp.async paths), filled and read as doubles, with
-// values rounded to the dtype exactly as the runtime rounds them.
+// Host memory for the emulated kernel tests: the emulated kernels read and
+// write host pointers directly, so a test allocates its operands here, fills
+// them, launches, and reads the results back as doubles.
 //
-//   HostBuffer q(DType::kBF16, n);
-//   q.Fill(seed);                 // uniform in [-1, 1), rounded to bf16
-//   LaunchSomething(q.data(), ...);
-//   double x = q.Get(i);
+// A HostBuffer holds `count` elements of one dtype, `offset` elements past a
+// 64-byte boundary (offset 0: every vector path is allowed; offset 1: none
+// is). It starts filled with 0xFF bytes, which are NaN in every floating
+// dtype, so an output the kernel forgot to write shows up as NaN, and the
+// bytes around the elements stay 0xFF unless something writes out of bounds.
+//
+//   HostBuffer x(DType::kBF16, n), out(DType::kBF16, n, /*offset=*/1);
+//   x.FillRandom(/*seed=*/1, -2.0, 2.0);  // rounded to bf16 as the runtime rounds
+//   ASSERT_TRUE(LaunchUnary(op, {n}, {x.data(), ...}, {out.data(), ...}, nullptr).ok());
+//   EXPECT_TRUE(Near(out.Get(i), RoundTo(DType::kBF16, want[i]), Tolerance(DType::kBF16)));
+//   EXPECT_TRUE(out.PaddingIntact());
+//
+// Typed tests that keep std::vector<T> draw the same numbers with
+// RandomValues<T>(n, seed, low, high).
 #ifndef LOOM_KERNELS_CUDA_TESTING_HOST_BUFFER_H_
 #define LOOM_KERNELS_CUDA_TESTING_HOST_BUFFER_H_
 
-#include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <random>
+#include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "runtime/dtype.h"
-#include "runtime/half.h"
+#include "runtime/status.h"
 
 namespace loom::kernel_testing {
 
 class HostBuffer {
  public:
-  HostBuffer(DType dtype, size_t n) : dtype_(dtype), n_(n), bytes_(n * SizeOf(dtype) + 16) {
-    const uintptr_t p = reinterpret_cast<uintptr_t>(bytes_.data());
-    base_ = bytes_.data() + (16 - p % 16) % 16;
-  }
-  DType dtype() const { return dtype_; }
-  size_t size() const { return n_; }
-  void* data() { return base_; }
-  const void* data() const { return base_; }
+  HostBuffer(DType dtype, int64_t count, int64_t offset = 0);
+  // Copies every byte of the allocation (the padding too).
+  HostBuffer(const HostBuffer& other);
+  HostBuffer& operator=(const HostBuffer& other);
+  HostBuffer(HostBuffer&&) = default;
+  HostBuffer& operator=(HostBuffer&&) = default;
 
-  void Set(size_t i, double v) {
-    unsigned char* p = base_ + i * SizeOf(dtype_);
-    switch (dtype_) {
-      case DType::kF32: {
-        const float f = float(v);
-        std::memcpy(p, &f, 4);
-        break;
-      }
-      case DType::kF64:
-        std::memcpy(p, &v, 8);
-        break;
-      case DType::kBF16: {
-        const uint16_t b = BFloat16(float(v)).bits;
-        std::memcpy(p, &b, 2);
-        break;
-      }
-      case DType::kF16: {
-        const uint16_t b = Float16(float(v)).bits;
-        std::memcpy(p, &b, 2);
-        break;
-      }
-      default:
-        std::abort();
-    }
+  DType dtype() const { return dtype_; }
+  int64_t count() const { return count_; }
+  int64_t offset() const { return offset_; }
+  void* data() { return data_; }
+  const void* data() const { return data_; }
+  // The elements as T, which must be the C++ type of dtype().
+  template <typename T>
+  T* as() {
+    LOOM_CHECK(DTypeOf<T>::value == dtype_, "as<%s>() of a %s buffer", DTypeName(DTypeOf<T>::value),
+               DTypeName(dtype_));
+    return static_cast<T*>(data_);
   }
-  double Get(size_t i) const {
-    const unsigned char* p = base_ + i * SizeOf(dtype_);
-    switch (dtype_) {
-      case DType::kF32: {
-        float f;
-        std::memcpy(&f, p, 4);
-        return f;
-      }
-      case DType::kF64: {
-        double d;
-        std::memcpy(&d, p, 8);
-        return d;
-      }
-      case DType::kBF16: {
-        uint16_t b;
-        std::memcpy(&b, p, 2);
-        return float(BFloat16::FromBits(b));
-      }
-      case DType::kF16: {
-        uint16_t b;
-        std::memcpy(&b, p, 2);
-        return float(Float16::FromBits(b));
-      }
-      default:
-        std::abort();
-    }
+  template <typename T>
+  const T* as() const {
+    return const_cast<HostBuffer*>(this)->as<T>();
   }
-  // Uniform values in [low, high), rounded to the dtype.
-  void Fill(uint32_t seed, double low = -1.0, double high = 1.0) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<double> u(low, high);
-    for (size_t i = 0; i < n_; ++i) Set(i, u(rng));
-  }
-  void FillValue(double v) {
-    for (size_t i = 0; i < n_; ++i) Set(i, v);
-  }
-  std::vector<double> ToDoubles() const {
-    std::vector<double> out(n_);
-    for (size_t i = 0; i < n_; ++i) out[i] = Get(i);
-    return out;
-  }
+
+  // Element i as a double (a bool byte reads as 0 or 1, the 0xFF poison as 1).
+  double Get(int64_t i) const;
+  // Stores `v` rounded to the dtype as FromDouble<T> (runtime/dtype.h) rounds it.
+  void Set(int64_t i, double v);
+  // Element i = UniformValue(seed, i, low, high), rounded to the dtype.
+  void FillRandom(uint64_t seed, double low = -1.0, double high = 1.0);
+  void FillValue(double v);
+  std::vector<double> ToDoubles() const;
+
+  // Same dtype, count and element bytes (NaN payloads included).
+  bool BitEqual(const HostBuffer& other) const;
+  // Every byte of the allocation outside the elements is still 0xFF.
+  bool PaddingIntact() const;
 
  private:
+  struct Free {
+    void operator()(unsigned char* p) const { std::free(p); }
+  };
+  size_t AllocatedBytes() const;
+
   DType dtype_;
-  size_t n_;
-  std::vector<unsigned char> bytes_;
-  unsigned char* base_;
+  int64_t count_;
+  int64_t offset_;
+  std::unique_ptr<unsigned char, Free> storage_;
+  void* data_;
 };
 
-// ||a - b|| / max(||b||, 1e-30); NaN if any element of a is NaN.
-inline double RelativeError(const std::vector<double>& a, const std::vector<double>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::isnan(a[i])) return NAN;
-    num += (a[i] - b[i]) * (a[i] - b[i]);
-    den += b[i] * b[i];
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+// A uniform draw in [low, high) from 53 random bits of Philox counter i
+// under `seed` (the same numbers on every platform and standard library).
+double UniformValue(uint64_t seed, int64_t i, double low, double high);
+
+// n values UniformValue(seed, i, low, high) rounded to T: the numbers
+// HostBuffer::FillRandom stores.
+template <typename T>
+std::vector<T> RandomValues(int64_t n, uint64_t seed, double low = -1.0, double high = 1.0) {
+  std::vector<T> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out[size_t(i)] = FromDouble<T>(UniformValue(seed, i, low, high));
+  return out;
 }
+
+// `v` rounded to `dtype` as HostBuffer::Set stores it.
+double RoundTo(DType dtype, double v);
+
+// The floating dtypes, for loops in tests (runtime/dtype.h has kAllDTypes).
+inline constexpr DType kFloatDTypes[] = {DType::kF32, DType::kF64, DType::kBF16, DType::kF16};
 
 }  // namespace loom::kernel_testing
 
