@@ -79,7 +79,7 @@ void ExpectSameBytes(const HostParam& got, const HostParam& want, size_t i) {
 // Runs `steps` optimizer steps on the emulated kernel and on the reference;
 // every byte must agree after each step, and the padding stay untouched.
 void CheckSteps(std::vector<HostParam> tensors, int steps) {
-  for (const Schedule& schedule : Schedules(1)) {
+  for (const Schedule& schedule : Schedules(2)) {
     SCOPED_TRACE(schedule.Name());
     emu::ScopedOptions o(schedule.options);
     std::vector<HostParam> got = tensors, want = tensors;

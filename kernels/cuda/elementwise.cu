@@ -6,6 +6,9 @@
 //             template parameter so that its switch folds away;
 //   Strided*  anything else: one element per iteration, offsets from the
 //             merged dims (strided_index.h), the op a uniform runtime value.
+//             Casts take both dtypes at run time too (StridedCopyKernel): one
+//             kernel for all 49 dtype pairs instead of 49, which keeps nvcc's
+//             time and the binary small at the price of a uniform switch.
 // Both are memory-bound; the grid is capped at kMaxBlocks blocks of kThreads,
 // enough to fill any current GPU, with grid-stride loops beyond that.
 #include <algorithm>
@@ -151,6 +154,66 @@ __global__ void Strided2Kernel(Fn fn, StridedIndex<3> index, int64_t n, T* out, 
   }
 }
 
+// Stores Convert<O>(s) at out[off] for the O of `out_dtype`.
+template <typename S>
+__device__ __forceinline__ void StoreConverted(DType out_dtype, void* out, int64_t off, S s) {
+  switch (out_dtype) {
+    case DType::kF32:
+      static_cast<float*>(out)[off] = Convert<float>(s);
+      return;
+    case DType::kF64:
+      static_cast<double*>(out)[off] = Convert<double>(s);
+      return;
+    case DType::kBF16:
+      static_cast<bf16*>(out)[off] = Convert<bf16>(s);
+      return;
+    case DType::kF16:
+      static_cast<f16*>(out)[off] = Convert<f16>(s);
+      return;
+    case DType::kI32:
+      static_cast<int32_t*>(out)[off] = Convert<int32_t>(s);
+      return;
+    case DType::kI64:
+      static_cast<int64_t*>(out)[off] = Convert<int64_t>(s);
+      return;
+    case DType::kBool:
+      static_cast<bool*>(out)[off] = Convert<bool>(s);
+      return;
+  }
+}
+
+// out[off_out] = in[off_in] cast from `src_dtype` to `out_dtype`, exactly as
+// CopyFn<O, S> casts it.
+__device__ __forceinline__ void CopyElement(DType out_dtype, void* out, int64_t off_out,
+                                            DType src_dtype, const void* in, int64_t off_in) {
+  switch (src_dtype) {
+    case DType::kF32:
+      return StoreConverted(out_dtype, out, off_out, static_cast<const float*>(in)[off_in]);
+    case DType::kF64:
+      return StoreConverted(out_dtype, out, off_out, static_cast<const double*>(in)[off_in]);
+    case DType::kBF16:
+      return StoreConverted(out_dtype, out, off_out, static_cast<const bf16*>(in)[off_in]);
+    case DType::kF16:
+      return StoreConverted(out_dtype, out, off_out, static_cast<const f16*>(in)[off_in]);
+    case DType::kI32:
+      return StoreConverted(out_dtype, out, off_out, static_cast<const int32_t*>(in)[off_in]);
+    case DType::kI64:
+      return StoreConverted(out_dtype, out, off_out, static_cast<const int64_t*>(in)[off_in]);
+    case DType::kBool:
+      return StoreConverted(out_dtype, out, off_out, static_cast<const bool*>(in)[off_in]);
+  }
+}
+
+template <typename IndexT>
+__global__ void StridedCopyKernel(StridedIndex<2> index, int64_t n, DType out_dtype, void* out,
+                                  DType src_dtype, const void* in) {
+  for (int64_t i = FirstIndex(); i < n; i += GridStride()) {
+    int64_t off[2];
+    index.Offsets<IndexT>(IndexT(i), off);
+    CopyElement(out_dtype, out, off[0], src_dtype, in, off[1]);
+  }
+}
+
 // ---- Host side.
 
 LaunchConfig GridFor(int64_t work, cudaStream_t stream) {
@@ -216,11 +279,11 @@ absl::Status DispatchBinary(BinaryOp op, Fn&& fn) {
 template <typename O, typename I, typename FlatFn, typename StridedFn>
 absl::Status Run1(const char* op, absl::Span<const int64_t> sizes, const ConstArray& x,
                   const MutableArray& out, FlatFn flat_fn, StridedFn strided_fn,
-                  cudaStream_t stream, const char* x_name = "x") {
+                  cudaStream_t stream) {
   LOOM_ASSIGN_OR_RETURN(StridedIndex<2> index,
-                        MakeStridedIndex<2>(op, sizes, {out.strides, x.strides}, {"out", x_name}));
+                        MakeStridedIndex<2>(op, sizes, {out.strides, x.strides}, {"out", "x"}));
   const int64_t n = NumElements(sizes);
-  LOOM_RETURN_IF_ERROR(CheckData(op, x_name, x.data, n));
+  LOOM_RETURN_IF_ERROR(CheckData(op, "x", x.data, n));
   LOOM_RETURN_IF_ERROR(CheckData(op, "out", out.data, n));
   if (n == 0) return absl::OkStatus();
   O* o = static_cast<O*>(out.data);
@@ -241,13 +304,38 @@ absl::Status Run1(const char* op, absl::Span<const int64_t> sizes, const ConstAr
 
 absl::Status LaunchCopy(absl::Span<const int64_t> sizes, const ConstArray& src,
                         const MutableArray& out, cudaStream_t stream) {
-  return DispatchDeviceType(src.dtype, [&](auto stag) {
-    return DispatchDeviceType(out.dtype, [&](auto otag) {
-      using S = decltype(stag);
-      using O = decltype(otag);
-      return Run1<O, S>("Copy", sizes, src, out, CopyFn<O, S>{}, CopyFn<O, S>{}, stream, "src");
-    });
-  });
+  LOOM_ASSIGN_OR_RETURN(
+      StridedIndex<2> index,
+      MakeStridedIndex<2>("Copy", sizes, {out.strides, src.strides}, {"out", "src"}));
+  const int64_t n = NumElements(sizes);
+  LOOM_RETURN_IF_ERROR(CheckData("Copy", "src", src.data, n));
+  LOOM_RETURN_IF_ERROR(CheckData("Copy", "out", out.data, n));
+  if (n == 0) return absl::OkStatus();
+  if (IsFlat(index)) {
+    const absl::StatusOr<bool> launched =
+        DispatchDeviceType(src.dtype, [&](auto stag) -> absl::StatusOr<bool> {
+          return DispatchDeviceType(out.dtype, [&](auto otag) -> absl::StatusOr<bool> {
+            using S = decltype(stag);
+            using O = decltype(otag);
+            constexpr int V = kVecWidth<O, S>;
+            O* o = static_cast<O*>(out.data);
+            const S* in = static_cast<const S*>(src.data);
+            if (!AllAligned(sizeof(Vec<O, V>), o) || !AllAligned(sizeof(Vec<S, V>), in)) {
+              return false;
+            }
+            LOOM_RETURN_IF_ERROR((Launch<&Flat1Kernel<V, CopyFn<O, S>, O, S>>(
+                GridFor(n / V, stream), CopyFn<O, S>{}, n, o, in)));
+            return true;
+          });
+        });
+    if (!launched.ok() || *launched) return launched.status();
+  }
+  if (Wide(n)) {
+    return Launch<&StridedCopyKernel<uint64_t>>(GridFor(n, stream), index, n, out.dtype, out.data,
+                                                src.dtype, src.data);
+  }
+  return Launch<&StridedCopyKernel<uint32_t>>(GridFor(n, stream), index, n, out.dtype, out.data,
+                                              src.dtype, src.data);
 }
 
 absl::Status LaunchFill(absl::Span<const int64_t> sizes, const MutableArray& out, double value,

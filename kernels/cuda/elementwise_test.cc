@@ -77,7 +77,7 @@ TEST(ElementwiseTest, CopyCastsEveryDtypePairLikeTheCpu) {
         SCOPED_TRACE(absl::StrCat(DTypeName(from), " -> ", DTypeName(to), " ", l.name));
         HostBuffer src = MakeInput(from, l.sizes, l.in_strides[0], l.offset, 3, -6.0, 6.0);
         for (int64_t i = 0; i < src.count(); i += 5) src.Set(i, 0.0);  // zeros for bool
-        for (const Schedule& schedule : Schedules(1)) {
+        for (const Schedule& schedule : Schedules(2)) {
           SCOPED_TRACE(schedule.Name());
           emu::ScopedOptions options(schedule.options);
           HostBuffer out(to, Span(l.sizes, l.out_strides), l.offset);
@@ -121,7 +121,7 @@ TEST(ElementwiseTest, FillWritesOnlyTheView) {
     for (const auto& [sizes, strides] :
          std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>{{{1001}, {1}},
                                                                             {{6, 7}, {14, 2}}}) {
-      for (const Schedule& schedule : Schedules(1)) {
+      for (const Schedule& schedule : Schedules(2)) {
         SCOPED_TRACE(schedule.Name());
         emu::ScopedOptions options(schedule.options);
         HostBuffer out(dtype, Span(sizes, strides));
@@ -167,7 +167,7 @@ TEST(ElementwiseTest, UnaryMatchesReferenceForEveryOpAndDtype) {
         SCOPED_TRACE(absl::StrCat("op ", int(op), " ", DTypeName(dtype), " ", l.name));
         const double low = NeedsPositive(op) ? 0.05 : -4.0;
         HostBuffer x = MakeInput(dtype, l.sizes, l.in_strides[0], l.offset, 11, low, 4.0);
-        for (const Schedule& schedule : Schedules(1)) {
+        for (const Schedule& schedule : Schedules(2)) {
           SCOPED_TRACE(schedule.Name());
           emu::ScopedOptions options(schedule.options);
           HostBuffer out(dtype, Span(l.sizes, l.out_strides), l.offset);
@@ -213,7 +213,7 @@ TEST(ElementwiseTest, BinaryMatchesReferenceForEveryOpAndDtype) {
         if (!(integer && op == BinaryOp::kDiv)) {
           for (int64_t i = 0; i < std::min(a.count(), b.count()); i += 3) b.Set(i, a.Get(i));
         }
-        for (const Schedule& schedule : Schedules(1)) {
+        for (const Schedule& schedule : Schedules(2)) {
           SCOPED_TRACE(schedule.Name());
           emu::ScopedOptions options(schedule.options);
           HostBuffer out(dtype, Span(l.sizes, l.out_strides), l.offset);
@@ -262,7 +262,7 @@ TEST(ElementwiseTest, AffineMatchesReferenceAndWorksInPlace) {
     for (const Layout& l : LayoutsFor(1)) {
       SCOPED_TRACE(absl::StrCat(DTypeName(dtype), " ", l.name));
       HostBuffer x = MakeInput(dtype, l.sizes, l.in_strides[0], l.offset, 31, -5.0, 5.0);
-      for (const Schedule& schedule : Schedules(1)) {
+      for (const Schedule& schedule : Schedules(2)) {
         SCOPED_TRACE(schedule.Name());
         emu::ScopedOptions options(schedule.options);
         HostBuffer out(dtype, Span(l.sizes, l.out_strides), l.offset);
