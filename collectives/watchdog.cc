@@ -4,11 +4,13 @@
 
 #include <cstdio>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "runtime/status.h"
 
 namespace loom::collectives {
 
@@ -53,11 +55,10 @@ void Watchdog::Publish() {
   (void)store_.Set(absl::StrCat("progress/", options_.rank), value);
 }
 
-std::vector<int> Watchdog::DeadMembers() {
+absl::StatusOr<std::vector<int>> Watchdog::DeadMembers() {
   std::vector<int> out;
-  absl::StatusOr<std::vector<int>> dead = store_.DeadRanks();
-  if (!dead.ok()) return out;
-  for (int g : *dead) {
+  LOOM_ASSIGN_OR_RETURN(const std::vector<int> dead, store_.DeadRanks());
+  for (int g : dead) {
     for (int r = 0; r < int(options_.global_ranks.size()); ++r) {
       if (options_.global_ranks[size_t(r)] == g && r != options_.rank) out.push_back(r);
     }
@@ -95,11 +96,20 @@ void Watchdog::Loop() {
                     elapsed);
       printed = true;
     } else if (check_peers) {
-      const std::vector<int> dead = DeadMembers();
-      if (!dead.empty()) {
+      const absl::StatusOr<std::vector<int>> dead = DeadMembers();
+      if (!dead.ok()) {
+        // The store's host (global rank 0) is gone: it died, or it reported this same failure
+        // and exited first. Either way the op cannot complete; say so rather than hang.
         ReportAndExit(op,
                       absl::UnavailableError(absl::StrCat(
-                          "rank ", dead[0], " of the group died while this operation ran")),
+                          "the store is unreachable (its host, global rank 0, has exited): ",
+                          dead.status().message())),
+                      elapsed);
+        printed = true;
+      } else if (!dead->empty()) {
+        ReportAndExit(op,
+                      absl::UnavailableError(absl::StrCat(
+                          "rank ", (*dead)[0], " of the group died while this operation ran")),
                       elapsed);
         printed = true;
       }

@@ -67,8 +67,9 @@ class Watchdog {
  private:
   void Loop();
   void Publish();
-  // Group ranks (not me) whose process died, per the store.
-  std::vector<int> DeadMembers();
+  // Group ranks (not me) whose process died, per the store; an error when the store cannot be
+  // reached (its host is gone).
+  absl::StatusOr<std::vector<int>> DeadMembers();
   void ReportAndExit(const OpDescriptor& op, const absl::Status& why, absl::Duration elapsed);
 
   Store store_;

@@ -86,6 +86,25 @@ TEST(WatchdogTest, ADeadPeerIsDetectedWhileAnOpRuns) {
   dog.End(3);
 }
 
+TEST(WatchdogTest, LosingTheStoreHostWhileAnOpRunsIsAFailureNotAHang) {
+  // Rank 0 hosts the store; when it reports a failure and exits first, the others must still
+  // end within seconds instead of waiting out the collective timeout.
+  Env env = Start();
+  std::atomic<int> aborts{0};
+  WatchdogOptions o = Options(1);
+  o.timeout = absl::Seconds(60);
+  Watchdog dog(env.store(5), o, [&] { aborts.fetch_add(1); });
+  dog.Begin(AllGather(2));
+  env.server.reset();  // the store's host exits
+  const absl::Time start = absl::Now();
+  while (aborts.load() == 0 && absl::Now() - start < absl::Seconds(10)) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(aborts.load(), 1);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  dog.End(2);
+}
+
 TEST(WatchdogTest, MismatchReportsKeepBothSides) {
   Env env = Start();
   Watchdog dog(env.store(4), Options(0));
