@@ -1,8 +1,12 @@
 """cuda_library: compiles .cu files with nvcc and exposes them as a cc_library.
 
 Target architectures come from `--define=CUDA_ARCHS=80,90` (the .bazelrc sets
-the default; pass e.g. `--define=CUDA_ARCHS=90` to build for H100 only). Each
-architecture gets SASS plus, for the newest one, PTX so that newer GPUs can JIT.
+the default; pass e.g. `--define=CUDA_ARCHS=90` to build for H100 only). The
+device code is compiled once, to PTX for the lowest architecture, which ptxas
+turns into SASS for every architecture and which is also embedded so that newer
+GPUs can JIT it. That halves nvcc's front-end work for two architectures; it is
+right while the kernels use only sm_80 features (mma.sync, ldmatrix, cp.async).
+A kernel that needs sm_90a (wgmma, TMA) needs a virtual architecture of its own.
 Headers, include paths and defines of `deps` reach nvcc the way they reach a
 cc_library, so .cu files include project headers with workspace-relative paths.
 
@@ -34,9 +38,9 @@ def _cuda_objects_impl(ctx):
         args.add_all(["-c", src.path, "-o", out.path])
         args.add_all(["-std=c++20", "-O3", "-Xcompiler", "-fPIC", "--expt-relaxed-constexpr", "-lineinfo"])
         args.add_all(["-Werror", "all-warnings"])
-        for a in archs:
-            args.add("-gencode", "arch=compute_%s,code=sm_%s" % (a, a))
-        args.add("-gencode", "arch=compute_%s,code=compute_%s" % (archs[-1], archs[-1]))
+        low = sorted(archs, key = int)[0]
+        codes = ["sm_%s" % a for a in archs] + ["compute_%s" % low]
+        args.add("-gencode", "arch=compute_%s,code=[%s]" % (low, ",".join(codes)))
         args.add_all(comp.defines, before_each = "-D")
         args.add_all(comp.local_defines, before_each = "-D")
         args.add_all(comp.includes, before_each = "-I")
