@@ -7,13 +7,22 @@
 
 namespace loom {
 namespace {
-std::mutex g_mu;
-DeviceCopyFn g_copy[kNumDeviceTypes];
+// Built on first use: devices register from static initializers of other
+// files, which may run before this file's globals would be initialized.
+struct CopyRegistry {
+  std::mutex mu;
+  DeviceCopyFn copy[kNumDeviceTypes];
+};
+CopyRegistry& Registry() {
+  static CopyRegistry* r = new CopyRegistry;
+  return *r;
+}
 }  // namespace
 
 void RegisterDeviceCopy(DeviceType type, DeviceCopyFn fn) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  g_copy[int(type)] = std::move(fn);
+  CopyRegistry& r = Registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.copy[int(type)] = std::move(fn);
 }
 
 absl::Status CopyBytes(void* dst, Device dst_device, const void* src, Device src_device,
@@ -26,12 +35,13 @@ absl::Status CopyBytes(void* dst, Device dst_device, const void* src, Device src
   const DeviceType other = dst_device.is_cpu() ? src_device.type : dst_device.type;
   DeviceCopyFn fn;
   {
-    std::lock_guard<std::mutex> lock(g_mu);
-    fn = g_copy[int(other)];
+    CopyRegistry& r = Registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    fn = r.copy[int(other)];
   }
   if (!fn) {
-    return absl::FailedPreconditionError(absl::StrCat("no copy routine for ", src_device.ToString(),
-                                                      " -> ", dst_device.ToString()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no copy routine for ", src_device.ToString(), " -> ", dst_device.ToString()));
   }
   return fn(dst, dst_device, src, src_device, nbytes);
 }
